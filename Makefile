@@ -1,0 +1,43 @@
+# Commands people type. The real build is meson; this file only wires the
+# steps together so that a fresh machine needs one command.
+
+BUILD ?= build
+BUILD_SAN ?= build-san
+MESON_SETUP_FLAGS ?= --werror
+
+.PHONY: all deps build build-san test test-unit test-san format format-check clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_SETUP_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+$(BUILD_SAN)/build.ninja:
+	meson setup $(BUILD_SAN) $(MESON_SETUP_FLAGS) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+build-san: deps $(BUILD_SAN)/build.ninja
+	meson compile -C $(BUILD_SAN)
+
+# Every suite in the normal build, then the unit suite under AddressSanitizer
+# and UndefinedBehaviorSanitizer.
+test: build build-san
+	meson test -C $(BUILD) --print-errorlogs
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C $(BUILD_SAN) --suite unit --print-errorlogs
+
+test-unit: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)
