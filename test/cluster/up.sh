@@ -279,6 +279,8 @@ write_kubeconfig "$dir/controller-manager.kubeconfig" "$api_url" \
 start_controller_manager
 
 export KUBECONFIG=$dir/kubeconfig
+# kubectl caches API discovery per server; keep it with the cluster.
+export KUBECACHEDIR=$dir/kube-cache
 kubectl=$bin/kubectl
 wait_until 60 "the default namespace" "$kubectl" get namespace default
 wait_until 60 "the default service account" \
@@ -292,9 +294,13 @@ wait_until 60 "the default service account" \
     crd/azureidentitybindings.aadpodidentity.k8s.io \
     crd/azureassignedidentities.aadpodidentity.k8s.io \
     crd/azurepodidentityexceptions.aadpodidentity.k8s.io >>"$logs/crds.log"
+# Established comes before the apiserver's discovery lists the resources.
+wait_until 30 "discovery of the CRDs" "$kubectl" get --all-namespaces \
+    azureidentityterminators.azidterminator.io,azidt,azureidentities,azureidentitybindings
 
 {
     printf 'export KUBECONFIG=%q\n' "$dir/kubeconfig"
+    printf 'export KUBECACHEDIR=%q\n' "$KUBECACHEDIR"
     printf 'export PATH=%q:"$PATH"\n' "$bin"
     printf 'export AZIDT_TEST_DIR=%q\n' "$dir"
     printf 'export AZIDT_TEST_APISERVER_URL=%q\n' "$api_url"
