@@ -270,11 +270,47 @@ case_example_admitted() {
         -o 'jsonpath={.spec.servicePrincipal.clientSecretDuration} {.spec.podSelector} {.spec.servicePrincipal.tags[0]}'
     expect_success &&
         expect_output "720h azure-kv-pods azure-kv-aks-test" || return 1
+    # The mutating webhook's JSONPatch added the cleanup finalizer.
+    run kubectl get azidt azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.metadata.finalizers}'
+    expect_success && expect_output "azidterminator.io/cleanup" || return 1
     # Both webhooks saw the request.
     run new_webhook_log
     expect_output "/mutate/azureidentityterminators" &&
         expect_output "/validate/azureidentityterminators" &&
         expect_output "azure-kv-access-test"
+}
+
+# Fields that name existing Azure and Kubernetes objects cannot change.
+case_immutable_field_update_rejected() {
+    run kubectl patch azidt azure-kv-access-test -n "$example_namespace" \
+        --type merge -p '{"spec":{"azureIdentityName":"renamed-identity"}}'
+    expect_failure "azureIdentityName is immutable" &&
+        expect_output 'admission webhook "azureidentityterminators.validate.azidterminator.io" denied the request' &&
+        expect_output "spec.azureIdentityName" &&
+        expect_output "immutable" || return 1
+    run kubectl get azidt azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.spec.azureIdentityName}'
+    expect_success && expect_output "azure-kv-access-test"
+}
+
+case_invalid_update_rejected() {
+    run kubectl patch azidt azure-kv-access-test -n "$example_namespace" \
+        --type merge \
+        -p '{"spec":{"servicePrincipal":{"clientSecretDuration":"30d"}}}'
+    expect_failure "30d is not a valid duration" &&
+        expect_output "spec.servicePrincipal.clientSecretDuration" || return 1
+    run kubectl get azidt azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.spec.servicePrincipal.clientSecretDuration}'
+    expect_success && expect_output "720h"
+}
+
+case_valid_update_admitted() {
+    run kubectl patch azidt azure-kv-access-test -n "$example_namespace" \
+        --type merge \
+        -p '{"spec":{"servicePrincipal":{"clientSecretDuration":"1440h"}}}'
+    expect_success &&
+        expect_output "azureidentityterminator.azidterminator.io/azure-kv-access-test patched"
 }
 
 case_bad_duration_rejected() {
@@ -353,11 +389,13 @@ case_server_dry_run_reaches_webhook() {
     expect_success &&
         expect_output "azureidentityterminator.azidterminator.io/e2e-dry-run created (server dry run)" &&
         expect_not_stored e2e-dry-run || return 1
+    # The validating webhook reviewed it, and every review of it in the log
+    # is marked as a dry run.
     run new_webhook_log
-    expect_output "e2e-dry-run" || return 1
-    last_out=$(grep -F "e2e-dry-run" <<<"$last_out")
-    grep -Eiq 'dry_?run"?[=:] ?"?true' <<<"$last_out" ||
-        fail "expected the webhook to log the review of e2e-dry-run as a dry run"
+    last_out=$(grep -F '"name":"e2e-dry-run"' <<<"$last_out")
+    expect_output '"path":"/validate/azureidentityterminators"' &&
+        expect_output '"dry_run":"true"' &&
+        expect_no_output '"dry_run":"false"'
 }
 
 # A pod that carries the identity labels reaches the webhook when it is
@@ -414,6 +452,9 @@ all_cases=(
     crd_established
     explain_documents_every_field
     example_admitted
+    immutable_field_update_rejected
+    invalid_update_rejected
+    valid_update_admitted
     bad_duration_rejected
     negative_duration_rejected
     bad_identity_name_rejected
