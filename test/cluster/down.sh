@@ -12,7 +12,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 [[ $# -eq 1 ]] || die "usage: $0 DIR"
 run=$1/run
-[[ -d "$run" ]] || exit 0
+if [[ ! -d "$run" ]]; then
+    # A wrong DIR would otherwise leave a running cluster behind unnoticed.
+    say "warning: $1 has no run/ folder, so up.sh did not start anything there; nothing stopped"
+    exit 0
+fi
 
 # Clients first, etcd last, so the apiserver does not log a lost backend.
 for name in kube-controller-manager kube-apiserver; do
