@@ -28,7 +28,7 @@
 #define AZIDT_ARM_AUTHORIZATION_API_VERSION "2022-04-01"
 #define AZIDT_ARM_RESOURCES_API_VERSION "2021-04-01"
 
-/* Longest scope or resource id accepted. */
+/* Maximum length of a scope or resource id. */
 #define AZIDT_ARM_ID_MAX 1024
 
 /* Namespace of role assignment names: the UUIDv5 of the URL
@@ -87,8 +87,8 @@ void azidt_arm_role_assignment_name(const char *scope,
  * principal_id at scope (such as /subscriptions/{sub}/resourceGroups/{rg})
  * with principalType ServicePrincipal, under the deterministic name.
  * PrincipalNotFound (the principal is still replicating) is retried within
- * the deadline. 409 RoleAssignmentExists is answered by listing the
- * principal's assignments and adopting the equal one. *created is false
+ * the deadline. On 409 RoleAssignmentExists, the client lists the
+ * principal's assignments and adopts the equal one. *created is false
  * when an existing assignment was kept.
  */
 azidt_err azidt_arm_role_assignment_create(

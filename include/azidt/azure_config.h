@@ -47,7 +47,7 @@ typedef const char *(*azidt_azure_lookup_fn)(const char *name, void *ctx);
 
 /*
  * Load and check the settings through lookup. Empty values count as unset.
- * On success *out holds a new config for azidt_azure_config_free(). On
+ * On success *out contains a new config for azidt_azure_config_free(). On
  * failure returns AZIDT_ERR_CONFIG (or AZIDT_ERR_NOMEM) and writes into err
  * a message that names the variable and how to fix it.
  */

@@ -13,7 +13,7 @@
  *     returns while a new object is still replicating.
  * A Retry-After header (or retry-after-ms / x-ms-retry-after-ms) sets the
  * delay, capped at 60 s. The transport never sleeps past the deadline:
- * when the server asks for a wait that ends after it, the call fails at
+ * when the server requests a wait that ends after it, the call fails at
  * once with AZIDT_ERR_THROTTLED (429) or AZIDT_ERR_TIMEOUT.
  *
  * Bodies go out and come back as JSON (cJSON), or as a form for the token
@@ -33,7 +33,7 @@
 
 #include "azidt/error.h"
 
-/* Longest wait that a Retry-After header or the backoff can ask for. */
+/* Maximum wait between attempts, from Retry-After or the backoff. */
 #define AZIDT_AZURE_MAX_DELAY_MS 60000
 /* Attempts per call, so that short Retry-After values cannot loop on. */
 #define AZIDT_AZURE_MAX_ATTEMPTS 10
@@ -56,12 +56,12 @@ typedef bool (*azidt_azure_retry_fn)(const struct azidt_azure_response *resp,
                                      void *ctx);
 
 struct azidt_azure_request {
-    const char *what;   /* for messages, such as "create the application" */
-    const char *method; /* "GET", "PUT", "PATCH", "POST" or "DELETE" */
-    const char *url;    /* full URL; must not contain a secret */
-    const char *bearer; /* access token, or NULL */
-    const cJSON *json;  /* JSON body, or NULL */
-    const char *form;   /* form body instead of json (may hold a secret) */
+    const char *operation; /* for messages: "create the application" */
+    const char *method;    /* "GET", "PUT", "PATCH", "POST" or "DELETE" */
+    const char *url;       /* full URL; must not contain a secret */
+    const char *bearer;    /* access token, or NULL */
+    const cJSON *json;     /* JSON body, or NULL */
+    const char *form;      /* form body instead of json (may hold a secret) */
     const char *const *headers;     /* extra "Name: value" lines, NULL-ended */
     bool idempotent;                /* allow retries on 408 and 5xx */
     azidt_azure_retry_fn retryable; /* extra retryable errors, or NULL */
@@ -83,8 +83,8 @@ void azidt_azure_http_free(struct azidt_azure_http *http);
 /*
  * Send req, retrying as described above, and fill resp (which the caller
  * releases with azidt_azure_response_clear(), also on failure). Returns
- * AZIDT_OK for a 2xx answer. Otherwise resp holds the last answer, and the
- * return value follows its status: 400 AZIDT_ERR_INVALID, 401
+ * AZIDT_OK for a 2xx response. Otherwise resp contains the last response, and
+ * the return value follows its status: 400 AZIDT_ERR_INVALID, 401
  * AZIDT_ERR_UNAUTHORIZED, 403 AZIDT_ERR_FORBIDDEN, 404 AZIDT_ERR_NOT_FOUND,
  * 409 AZIDT_ERR_CONFLICT, 429 AZIDT_ERR_THROTTLED, 408/504
  * AZIDT_ERR_TIMEOUT, other 5xx AZIDT_ERR_UNAVAILABLE, else

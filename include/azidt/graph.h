@@ -68,10 +68,10 @@ void azidt_graph_password_clear(struct azidt_graph_password *password);
 /*
  * Create or update the application whose uniqueName is unique_name:
  * PATCH /applications(uniqueName='...') with "Prefer: create-if-missing",
- * setting displayName and tags (tag_count strings). Graph answers 201 with
+ * setting displayName and tags (tag_count strings). Graph returns 201 with
  * the new application, or 204 for an update, after which the application
  * is read back by uniqueName. *created tells which happened. On success
- * out holds the application (release with azidt_graph_app_clear).
+ * out contains the application (release with azidt_graph_app_clear).
  */
 azidt_err azidt_graph_app_upsert(struct azidt_azure_client *client,
                                  const char *unique_name,
@@ -117,7 +117,7 @@ azidt_err azidt_graph_app_delete(struct azidt_azure_client *client,
 
 /*
  * Add a client secret to the application with object id id, valid until
- * end_wall_ms (Unix epoch milliseconds). On success out->secret_text holds
+ * end_wall_ms (Unix epoch milliseconds). On success out->secret_text contains
  * the secret, which Graph returns only here; the caller wipes it with
  * azidt_graph_password_clear(). flags may hold AZIDT_GRAPH_NEW_OBJECT.
  * A failed call is not retried after a 5xx, because the secret may have
@@ -139,7 +139,7 @@ azidt_err azidt_graph_app_remove_password(struct azidt_azure_client *client,
 
 /*
  * Create the service principal of application app_id with tags. While the
- * new application is still replicating, Graph answers 400 "does not
+ * new application is still replicating, Graph returns 400 "does not
  * reference a valid application object" or 403 "... must in the local
  * tenant"; both are retried within the deadline. A 409 (the principal
  * exists) is answered by reading it back by appId and adopting it.

@@ -181,7 +181,7 @@ static azidt_err lookup_role_by_name(struct azidt_azure_client *client,
         return invalid_input(what, "the role name is too long", err, errlen);
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "GET",
         .url = url,
         .idempotent = true,
@@ -327,7 +327,7 @@ azidt_arm_role_assignment_list(struct azidt_azure_client *client,
     for (int page = 0; url && page < MAX_PAGES; page++) {
         const cJSON *next;
         struct azidt_azure_request req = {
-            .what = what,
+            .operation = what,
             .method = "GET",
             .url = url,
             .idempotent = true,
@@ -378,7 +378,7 @@ out:
 }
 
 /* A new service principal may not have replicated to ARM's directory view
- * yet; ARM then answers 400 PrincipalNotFound. */
+ * yet; ARM then returns 400 PrincipalNotFound. */
 static bool retry_principal_not_found(const struct azidt_azure_response *resp,
                                       void *ctx)
 {
@@ -485,7 +485,7 @@ azidt_err azidt_arm_role_assignment_create(
              AZIDT_ARM_AUTHORIZATION_API_VERSION);
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "PUT",
         .url = url,
         .json = body,
@@ -537,7 +537,7 @@ azidt_err azidt_arm_role_assignment_delete(struct azidt_azure_client *client,
              AZIDT_ARM_AUTHORIZATION_API_VERSION);
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "DELETE",
         .url = url,
         .idempotent = true,
@@ -577,7 +577,7 @@ azidt_err azidt_arm_resource_group_get(struct azidt_azure_client *client,
                              errlen);
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "GET",
         .url = url,
         .idempotent = true,

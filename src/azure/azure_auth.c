@@ -212,7 +212,7 @@ static azidt_err request_token(struct azidt_azure_http *http,
              scope, cred->client_id);
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "POST",
         .url = url,
         .form = form,
@@ -234,7 +234,7 @@ static azidt_err request_token(struct azidt_azure_http *http,
         rc = AZIDT_ERR_REMOTE;
         goto out;
     }
-    /* expires_in is a number in v2 answers and a string in older ones. */
+    /* expires_in is a number in v2 responses and a string in older ones. */
     *lifetime_ms = 3599 * 1000;
     if (cJSON_IsNumber(expires) && expires->valuedouble > 0)
         *lifetime_ms = (int64_t)(expires->valuedouble * 1000);

@@ -98,7 +98,7 @@ azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
         char reason[1024];
 
         snprintf(reason, sizeof(reason), "%s", err);
-        snprintf(err, errlen, "%s: cannot sign in: %s", req->what, reason);
+        snprintf(err, errlen, "%s: cannot sign in: %s", req->operation, reason);
         return rc;
     }
     with_token.bearer = token;

@@ -641,6 +641,10 @@ static const char *advice(azidt_err rc, bool retryable)
     if (retryable)
         return "retrying later may help";
     switch (rc) {
+    case AZIDT_ERR_TIMEOUT:
+    case AZIDT_ERR_THROTTLED:
+    case AZIDT_ERR_UNAVAILABLE:
+        return "retrying later may help";
     case AZIDT_ERR_UNAUTHORIZED:
         return "retrying will not help: check AZURE_CLIENT_ID and its "
                "credential";
@@ -670,12 +674,12 @@ static azidt_err parse_body(struct attempt *at, char *err, size_t errlen,
         snprintf(err, errlen,
                  "%s failed: HTTP %ld with a body that is not JSON%s%s%s; "
                  "retrying will not help",
-                 req->what, resp->status,
+                 req->operation, resp->status,
                  resp->request_id[0] ? " (request-id " : "", resp->request_id,
                  resp->request_id[0] ? ")" : "");
         return AZIDT_ERR_REMOTE;
     }
-    /* Proxies answer errors in HTML; keep its first line as the message. */
+    /* Proxies send errors as HTML; keep its first line as the message. */
     copy_first_line(
         resp->error_message,
         sizeof(resp->error_message) < 200 ? sizeof(resp->error_message) : 200,
@@ -717,7 +721,7 @@ static azidt_err plan_retry(const struct azidt_azure_request *req,
                      "%s failed: %s; Azure asked to retry after %lld ms, "
                      "later than the deadline (%lld ms left), so the call "
                      "gave up after %u attempts; retrying later may help",
-                     req->what, answer, (long long)resp->retry_after_ms,
+                     req->operation, answer, (long long)resp->retry_after_ms,
                      (long long)remaining, resp->attempts);
             return last == AZIDT_ERR_THROTTLED ? AZIDT_ERR_THROTTLED
                                                : AZIDT_ERR_TIMEOUT;
@@ -732,7 +736,7 @@ static azidt_err plan_retry(const struct azidt_azure_request *req,
             snprintf(err, errlen,
                      "%s timed out: the deadline passed after %u attempts; "
                      "the last one failed with %s; retrying later may help",
-                     req->what, resp->attempts, answer);
+                     req->operation, resp->attempts, answer);
             return AZIDT_ERR_TIMEOUT;
         }
     }
@@ -779,7 +783,7 @@ azidt_err azidt_azure_http_send(struct azidt_azure_http *http,
     curl = pool_get(http);
     if ((!body && (req->form || req->json)) || !headers || !curl) {
         rc = AZIDT_ERR_NOMEM;
-        snprintf(err, errlen, "%s failed: out of memory", req->what);
+        snprintf(err, errlen, "%s failed: out of memory", req->operation);
         goto out;
     }
 
@@ -795,7 +799,7 @@ azidt_err azidt_azure_http_send(struct azidt_azure_http *http,
             snprintf(err, errlen,
                      "%s timed out: the deadline passed after %u attempts; "
                      "retrying later may help",
-                     req->what, resp->attempts);
+                     req->operation, resp->attempts);
             rc = AZIDT_ERR_TIMEOUT;
             break;
         }
@@ -819,7 +823,7 @@ azidt_err azidt_azure_http_send(struct azidt_azure_http *http,
         }
 
         if (!retryable || resp->attempts >= AZIDT_AZURE_MAX_ATTEMPTS) {
-            snprintf(err, errlen, "%s failed: %s%s; %s", req->what, answer,
+            snprintf(err, errlen, "%s failed: %s%s; %s", req->operation, answer,
                      retryable ? " (the retry limit was reached)" : "",
                      advice(rc, retryable));
             break;
@@ -833,9 +837,10 @@ azidt_err azidt_azure_http_send(struct azidt_azure_http *http,
 
         snprintf(attempt_text, sizeof(attempt_text), "%u", resp->attempts);
         snprintf(delay_text, sizeof(delay_text), "%lld", (long long)delay);
-        AZIDT_LOG_WARN("Azure request failed, retrying", "request", req->what,
-                       "method", req->method, "url", req->url, "error", answer,
-                       "attempt", attempt_text, "delay_ms", delay_text);
+        AZIDT_LOG_WARN("Azure request failed, retrying", "request",
+                       req->operation, "method", req->method, "url", req->url,
+                       "error", answer, "attempt", attempt_text, "delay_ms",
+                       delay_text);
         sleep_ms(delay);
     }
 out:

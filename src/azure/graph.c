@@ -190,7 +190,7 @@ static cJSON *string_array(const char *const *values, size_t count)
 /* ---- retry predicates ---- */
 
 /* A 404 for an object created moments ago means it has not replicated
- * to the server that answered yet. */
+ * to the server that responded yet. */
 static bool retry_not_found(const struct azidt_azure_response *resp, void *ctx)
 {
     const unsigned *flags = ctx;
@@ -252,7 +252,7 @@ azidt_err azidt_graph_app_get(struct azidt_azure_client *client,
         return url_error(what, err, errlen);
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "GET",
         .url = url,
         .idempotent = true,
@@ -301,7 +301,7 @@ azidt_err azidt_graph_app_upsert(struct azidt_azure_client *client,
     }
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "PATCH",
         .url = url,
         .json = body,
@@ -318,7 +318,7 @@ azidt_err azidt_graph_app_upsert(struct azidt_azure_client *client,
         goto out;
     }
     /* 204: the application existed and was updated; read its ids. It may
-     * have been created by a request whose answer was lost moments ago. */
+     * have been created by a request whose response was lost moments ago. */
     rc = azidt_graph_app_get(client, AZIDT_GRAPH_KEY_UNIQUE_NAME, unique_name,
                              AZIDT_GRAPH_NEW_OBJECT, deadline_ms, out, err,
                              errlen);
@@ -342,7 +342,7 @@ azidt_err azidt_graph_app_patch(struct azidt_azure_client *client,
         return url_error(what, err, errlen);
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "PATCH",
         .url = url,
         .json = changes,
@@ -393,7 +393,7 @@ azidt_err azidt_graph_app_list_by_tag(struct azidt_azure_client *client,
     for (int page = 0; url && page < MAX_PAGES; page++) {
         const cJSON *next;
         struct azidt_azure_request req = {
-            .what = what,
+            .operation = what,
             .method = "GET",
             .url = url,
             .idempotent = true,
@@ -448,7 +448,7 @@ static azidt_err delete_object(struct azidt_azure_client *client,
 {
     struct azidt_azure_response resp;
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "DELETE",
         .url = url,
         .idempotent = true,
@@ -552,7 +552,7 @@ azidt_err azidt_graph_app_add_password(struct azidt_azure_client *client,
     }
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "POST",
         .url = url,
         .json = body,
@@ -597,7 +597,7 @@ azidt_err azidt_graph_app_remove_password(struct azidt_azure_client *client,
     }
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "POST",
         .url = url,
         .json = body,
@@ -636,7 +636,7 @@ azidt_err azidt_graph_sp_get_by_app_id(struct azidt_azure_client *client,
         return url_error(what, err, errlen);
 
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "GET",
         .url = url,
         .idempotent = true,
@@ -684,7 +684,7 @@ azidt_err azidt_graph_sp_create(struct azidt_azure_client *client,
     /* A repeated POST meets 409 and adopts the principal, so retrying
      * transient failures cannot create a second one. */
     struct azidt_azure_request req = {
-        .what = what,
+        .operation = what,
         .method = "POST",
         .url = url,
         .json = body,
