@@ -112,8 +112,8 @@ size_t azidt_kube_cache_count(struct azidt_kube_cache *cache);
 
 /* Call visit for every record under the read lock, in no set order. */
 typedef void (*azidt_kube_cache_visit_fn)(const char *namespace,
-                                          const char *name,
-                                          const void *record, void *ctx);
+                                          const char *name, const void *record,
+                                          void *ctx);
 
 void azidt_kube_cache_foreach(struct azidt_kube_cache *cache,
                               azidt_kube_cache_visit_fn visit, void *ctx);

@@ -330,8 +330,8 @@ azidt_err azidt_kube_cache_replace(struct azidt_kube_cache *c,
     for (size_t i = 0; i < old.nbuckets; i++) {
         for (struct entry *e = old.buckets[i]; e; e = e->next) {
             if (!*table_slot(&fresh, e->namespace, e->name, e->hash))
-                notify(c, AZIDT_KUBE_DELETED, e->namespace, e->name,
-                       e->record, NULL);
+                notify(c, AZIDT_KUBE_DELETED, e->namespace, e->name, e->record,
+                       NULL);
         }
     }
     table_free(c, &old);
@@ -388,7 +388,7 @@ azidt_err azidt_kube_cache_lookup(struct azidt_kube_cache *c,
     if (!name)
         return AZIDT_ERR_NOT_FOUND;
     if (!namespace)
-        namespace = "";
+    namespace = "";
     hash = hash_key(namespace, name);
     pthread_rwlock_rdlock(&c->lock);
     e = *table_slot(&c->table, namespace, name, hash);
@@ -469,8 +469,8 @@ azidt_err azidt_kube_cache_new(const struct azidt_kube_cache_options *opts,
         azidt_kube_cache_free(c);
         return AZIDT_ERR_NOMEM;
     }
-    c->resource = (struct azidt_kube_resource){c->group, c->version,
-                                               c->plural, res->namespaced};
+    c->resource = (struct azidt_kube_resource){c->group, c->version, c->plural,
+                                               res->namespaced};
     c->watch_opts.resource = &c->resource;
     c->watch_opts.namespace = c->namespace;
     c->watch_opts.label_selector = c->label_selector;
@@ -485,9 +485,9 @@ static void on_list(const cJSON *items, const char *list_rv, void *ctx)
     azidt_err rc = azidt_kube_cache_replace(c, items);
 
     if (rc)
-        AZIDT_LOG_ERROR("kubernetes cache could not store the list",
-                        "resource", c->plural, "resourceVersion", list_rv,
-                        "error", azidt_err_name(rc));
+        AZIDT_LOG_ERROR("kubernetes cache could not store the list", "resource",
+                        c->plural, "resourceVersion", list_rv, "error",
+                        azidt_err_name(rc));
 }
 
 static void on_event(enum azidt_kube_event_type type, const cJSON *object,
@@ -497,10 +497,9 @@ static void on_event(enum azidt_kube_event_type type, const cJSON *object,
     azidt_err rc = azidt_kube_cache_apply(c, type, object);
 
     if (rc)
-        AZIDT_LOG_ERROR("kubernetes cache could not apply an event",
-                        "resource", c->plural, "type",
-                        azidt_kube_event_type_name(type), "error",
-                        azidt_err_name(rc));
+        AZIDT_LOG_ERROR("kubernetes cache could not apply an event", "resource",
+                        c->plural, "type", azidt_kube_event_type_name(type),
+                        "error", azidt_err_name(rc));
 }
 
 azidt_err azidt_kube_cache_start(struct azidt_kube_cache *c,

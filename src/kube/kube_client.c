@@ -306,8 +306,7 @@ static bool append_param(struct buffer *b, bool *first, const char *key,
     if (!append_str(b, *first ? "?" : "&"))
         return false;
     *first = false;
-    return append_str(b, key) && append_str(b, "=") &&
-           append_escaped(b, value);
+    return append_str(b, key) && append_str(b, "=") && append_escaped(b, value);
 }
 
 static bool append_long(struct buffer *b, bool *first, const char *key,
@@ -357,7 +356,7 @@ azidt_err azidt_kube_build_path(const struct azidt_kube_resource *res,
         !*res->plural)
         return AZIDT_ERR_INVALID;
     if (!res->namespaced)
-        namespace = NULL;
+    namespace = NULL;
     if ((namespace && !*namespace) || (name && !*name) ||
         (subresource && (!*subresource || !name)))
         return AZIDT_ERR_INVALID;
@@ -518,9 +517,8 @@ static azidt_err finish_response(CURL *easy, const char *method,
         resp->message = dup_json_string(resp->body, "message");
         resp->reason = dup_json_string(resp->body, "reason");
     }
-    if (!resp->message &&
-        asprintf(&resp->message, "%s %s returned HTTP %ld", method, path,
-                 resp->status) < 0)
+    if (!resp->message && asprintf(&resp->message, "%s %s returned HTTP %ld",
+                                   method, path, resp->status) < 0)
         resp->message = NULL;
     return rc;
 }
@@ -585,8 +583,8 @@ azidt_err azidt_kube_request(struct azidt_kube_client *c, const char *method,
             rc = AZIDT_ERR_TIMEOUT;
             if (!resp->message &&
                 asprintf(&resp->message,
-                         "%s %s: deadline passed before the request",
-                         method, path) < 0)
+                         "%s %s: deadline passed before the request", method,
+                         path) < 0)
                 resp->message = NULL;
             return rc;
         }
@@ -615,9 +613,8 @@ azidt_err azidt_kube_request(struct azidt_kube_client *c, const char *method,
         if (code != CURLE_OK) {
             rc = out.overflow ? AZIDT_ERR_REMOTE : curl_to_err(code);
             set_transport_message(resp, method, path, code,
-                                  out.overflow
-                                      ? "response body exceeds 64 MiB"
-                                      : call.errbuf);
+                                  out.overflow ? "response body exceeds 64 MiB"
+                                               : call.errbuf);
         } else {
             rc = finish_response(easy, method, path, &out, resp);
         }
@@ -649,8 +646,7 @@ static azidt_err write_query(const struct azidt_kube_write_options *o,
 azidt_err azidt_kube_get(struct azidt_kube_client *c,
                          const struct azidt_kube_resource *res,
                          const char *namespace, const char *name,
-                         int64_t deadline_ms,
-                         struct azidt_kube_response *resp)
+                         int64_t deadline_ms, struct azidt_kube_response *resp)
 {
     char *path = NULL;
     azidt_err rc;
@@ -701,8 +697,8 @@ azidt_err azidt_kube_create(struct azidt_kube_client *c,
     rc = azidt_kube_build_path(res, namespace, NULL, NULL, &q, &path);
     if (rc)
         return rc;
-    rc = send_object(c, "POST", path, "application/json", object,
-                     deadline_ms, resp);
+    rc = send_object(c, "POST", path, "application/json", object, deadline_ms,
+                     resp);
     free(path);
     return rc;
 }
@@ -723,8 +719,8 @@ azidt_err azidt_kube_update(struct azidt_kube_client *c,
     if (!name)
         return AZIDT_ERR_INVALID;
     write_query(o, &q);
-    rc = azidt_kube_build_path(res, namespace, name,
-                               o ? o->subresource : NULL, &q, &path);
+    rc = azidt_kube_build_path(res, namespace, name, o ? o->subresource : NULL,
+                               &q, &path);
     if (rc)
         return rc;
     rc = send_object(c, "PUT", path, "application/json", object, deadline_ms,
@@ -767,12 +763,12 @@ azidt_err azidt_kube_patch(struct azidt_kube_client *c,
     if (type == AZIDT_KUBE_PATCH_APPLY && (!o || !o->field_manager))
         return AZIDT_ERR_INVALID;
     write_query(o, &q);
-    rc = azidt_kube_build_path(res, namespace, name,
-                               o ? o->subresource : NULL, &q, &path);
+    rc = azidt_kube_build_path(res, namespace, name, o ? o->subresource : NULL,
+                               &q, &path);
     if (rc)
         return rc;
-    rc = azidt_kube_request(c, "PATCH", path, content_type, patch,
-                            deadline_ms, resp);
+    rc = azidt_kube_request(c, "PATCH", path, content_type, patch, deadline_ms,
+                            resp);
     free(path);
     return rc;
 }
@@ -857,8 +853,7 @@ azidt_err azidt_kube_list(struct azidt_kube_client *c,
                           const struct azidt_kube_resource *res,
                           const char *namespace,
                           const struct azidt_kube_query *query,
-                          int64_t deadline_ms,
-                          struct azidt_kube_response *resp)
+                          int64_t deadline_ms, struct azidt_kube_response *resp)
 {
     char *path = NULL;
     azidt_err rc;
@@ -877,8 +872,7 @@ static const char *list_continue(const cJSON *list)
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(list, "metadata");
     const cJSON *token = cJSON_GetObjectItemCaseSensitive(meta, "continue");
 
-    if (!cJSON_IsString(token) || !token->valuestring ||
-        !*token->valuestring)
+    if (!cJSON_IsString(token) || !token->valuestring || !*token->valuestring)
         return NULL;
     return token->valuestring;
 }
@@ -931,8 +925,7 @@ azidt_err azidt_kube_list_all(struct azidt_kube_client *c,
             all = page.body;
             page.body = NULL;
         } else {
-            items = cJSON_DetachItemFromObjectCaseSensitive(page.body,
-                                                            "items");
+            items = cJSON_DetachItemFromObjectCaseSensitive(page.body, "items");
             all_items = cJSON_GetObjectItemCaseSensitive(all, "items");
             if (!cJSON_IsArray(all_items)) {
                 cJSON_DeleteItemFromObjectCaseSensitive(all, "items");
@@ -947,8 +940,7 @@ azidt_err azidt_kube_list_all(struct azidt_kube_client *c,
             /* The last page carries the snapshot's metadata. */
             cJSON_ReplaceItemInObjectCaseSensitive(
                 all, "metadata",
-                cJSON_DetachItemFromObjectCaseSensitive(page.body,
-                                                        "metadata"));
+                cJSON_DetachItemFromObjectCaseSensitive(page.body, "metadata"));
         }
         resp->status = page.status;
         azidt_kube_response_clear(&page);
@@ -1032,8 +1024,7 @@ azidt_err azidt_kube_event_create(struct azidt_kube_client *c,
                                   int64_t deadline_ms,
                                   struct azidt_kube_response *resp)
 {
-    static const struct azidt_kube_resource events = {"", "v1", "events",
-                                                      true};
+    static const struct azidt_kube_resource events = {"", "v1", "events", true};
     const char *namespace;
     cJSON *body = NULL;
     azidt_err rc;
@@ -1045,8 +1036,8 @@ azidt_err azidt_kube_event_create(struct azidt_kube_client *c,
     body = event_body(ev, namespace);
     if (!body)
         return AZIDT_ERR_NOMEM;
-    rc = azidt_kube_create(c, &events, namespace, body, NULL, deadline_ms,
-                           resp);
+    rc =
+        azidt_kube_create(c, &events, namespace, body, NULL, deadline_ms, resp);
     cJSON_Delete(body);
     return rc;
 }

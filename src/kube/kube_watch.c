@@ -83,8 +83,7 @@ static bool emit_line(char *line, size_t len, azidt_ndjson_line_cb cb,
 }
 
 azidt_err azidt_ndjson_feed(struct azidt_ndjson *s, const char *data,
-                            size_t len, azidt_ndjson_line_cb line_cb,
-                            void *ctx)
+                            size_t len, azidt_ndjson_line_cb line_cb, void *ctx)
 {
     while (len > 0) {
         const char *nl;
@@ -219,8 +218,8 @@ static azidt_err do_list(struct azidt_kube_watch *w)
                              azidt_deadline_in(LIST_BUDGET_MS), &resp);
     if (rc) {
         AZIDT_LOG_WARN("kubernetes list failed; retrying with backoff",
-                       "resource", w->plural, "namespace", scope(w),
-                       "error", azidt_err_name(rc), "detail", resp.message);
+                       "resource", w->plural, "namespace", scope(w), "error",
+                       azidt_err_name(rc), "detail", resp.message);
         goto out;
     }
     items = cJSON_GetObjectItemCaseSensitive(resp.body, "items");
@@ -251,8 +250,7 @@ out:
     return rc;
 }
 
-static bool handle_error_event(struct azidt_kube_watch *w,
-                               const cJSON *status)
+static bool handle_error_event(struct azidt_kube_watch *w, const cJSON *status)
 {
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(status, "code");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(status, "message");
@@ -265,8 +263,7 @@ static bool handle_error_event(struct azidt_kube_watch *w,
     } else {
         w->stream_error = true;
         AZIDT_LOG_WARN("kubernetes watch sent an error event; reconnecting",
-                       "resource", w->plural, "namespace", scope(w),
-                       "detail",
+                       "resource", w->plural, "namespace", scope(w), "detail",
                        cJSON_IsString(msg) ? msg->valuestring : NULL);
     }
     return false;
@@ -364,8 +361,8 @@ static azidt_err do_watch(struct azidt_kube_watch *w)
         rc = AZIDT_ERR_REMOTE;
     } else if (rc && !atomic_load(&w->stopping) && !w->stream_error) {
         AZIDT_LOG_WARN("kubernetes watch failed; resuming with backoff",
-                       "resource", w->plural, "namespace", scope(w),
-                       "error", azidt_err_name(rc), "detail", resp.message);
+                       "resource", w->plural, "namespace", scope(w), "error",
+                       azidt_err_name(rc), "detail", resp.message);
     }
     azidt_kube_response_clear(&resp);
     free(path);
@@ -471,9 +468,8 @@ azidt_err azidt_kube_watch_start(struct azidt_kube_client *client,
     pthread_condattr_destroy(&attr);
     w->client = client;
     w->h = *h;
-    w->timeout_seconds =
-        opts->timeout_seconds > 0 ? opts->timeout_seconds
-                                  : TIMEOUT_SECONDS_DEFAULT;
+    w->timeout_seconds = opts->timeout_seconds > 0 ? opts->timeout_seconds
+                                                   : TIMEOUT_SECONDS_DEFAULT;
     w->list_limit = opts->list_limit;
     azidt_ndjson_init(&w->lines, AZIDT_KUBE_WATCH_LINE_MAX);
     if (!dup_opt(&w->group, res->group ? res->group : "") ||
@@ -485,8 +481,8 @@ azidt_err azidt_kube_watch_start(struct azidt_kube_client *client,
         watch_free(w);
         return AZIDT_ERR_NOMEM;
     }
-    w->resource = (struct azidt_kube_resource){
-        w->group, w->version, w->plural, res->namespaced};
+    w->resource = (struct azidt_kube_resource){w->group, w->version, w->plural,
+                                               res->namespaced};
     if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
         watch_free(w);
         return AZIDT_ERR_INTERNAL;

@@ -181,8 +181,7 @@ static yaml_node_t *map_get(struct doc *d, yaml_node_t *map, const char *key)
         return NULL;
     for (pair = map->data.mapping.pairs.start;
          pair < map->data.mapping.pairs.top; pair++) {
-        const char *k =
-            scalar(d, yaml_document_get_node(&d->yaml, pair->key));
+        const char *k = scalar(d, yaml_document_get_node(&d->yaml, pair->key));
 
         if (k && strcmp(k, key) == 0)
             return yaml_document_get_node(&d->yaml, pair->value);
@@ -368,10 +367,8 @@ static azidt_err fill_user(struct doc *d, yaml_node_t *user, const char *name,
                 "kubeconfig %s: %s has %s without %s; set both "
                 "client-certificate(-data) and client-key(-data)",
                 d->source, what,
-                cfg->client_cert_pem ? "a client certificate"
-                                     : "a client key",
-                cfg->client_cert_pem ? "a client key"
-                                     : "a client certificate");
+                cfg->client_cert_pem ? "a client certificate" : "a client key",
+                cfg->client_cert_pem ? "a client key" : "a client certificate");
         return AZIDT_ERR_CONFIG;
     }
     if ((rc = dup_field(&cfg->token, map_str(d, user, "token"))))
@@ -583,9 +580,9 @@ azidt_err azidt_kubeconfig_load_in_cluster(const char *sa_dir,
     if (!cfg || !(cfg->source = strdup("in-cluster")))
         goto out;
     /* An IPv6 service address needs brackets in a URL. */
-    if (asprintf(&cfg->server, strchr(host, ':') ? "https://[%s]:%s"
-                                                  : "https://%s:%s",
-                 host, port) < 0) {
+    if (asprintf(&cfg->server,
+                 strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
+                 port) < 0) {
         cfg->server = NULL;
         goto out;
     }
@@ -686,8 +683,8 @@ azidt_err azidt_kubeconfig_token(struct azidt_kubeconfig *cfg, char **out)
     have_stat = stat(cfg->token_file, &st) == 0;
     if (!have_stat)
         memset(&st, 0, sizeof(st));
-    if (have_stat && cfg->token_cached &&
-        st.st_ino == cfg->token_ino && st.st_size == cfg->token_size &&
+    if (have_stat && cfg->token_cached && st.st_ino == cfg->token_ino &&
+        st.st_size == cfg->token_size &&
         st.st_mtim.tv_sec == cfg->token_mtime.tv_sec &&
         st.st_mtim.tv_nsec == cfg->token_mtime.tv_nsec)
         goto copy;
