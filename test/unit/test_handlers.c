@@ -211,6 +211,35 @@ START_TEST(validate_denies_invalid_spec)
 }
 END_TEST
 
+/* A NUL in a string must not shorten the value that validation checks. */
+START_TEST(validate_denies_nul_in_name)
+{
+    struct azidt_admission_request *req =
+        make_request("CREATE", example(), NULL, false, NULL);
+    struct azidt_admission_response resp = {0};
+    static const char field[] = "\"azureIdentityName\":\"azure-kv-access-test";
+    char *text = cJSON_PrintUnformatted(req->review), *at, err[256] = "";
+
+    azidt_admission_request_free(req);
+    req = NULL;
+    at = strstr(text, field);
+    ck_assert_ptr_nonnull(at);
+    /* Overwrite "access" in the name with the six characters \u0000. */
+    memcpy(at + strlen(field) - strlen("access-test"), "\\u0000", 6);
+    ck_assert_int_eq(
+        azidt_admission_parse(text, strlen(text), &req, err, sizeof(err)),
+        AZIDT_OK);
+    azidt_handle_azidt_validate(&ctx, req, &resp);
+    ck_assert(!resp.allowed);
+    ck_assert_ptr_nonnull(strstr(resp.message,
+                                 "spec.azureIdentityName: Invalid value: "
+                                 "\"azure-kv-\\x01-test\""));
+    azidt_admission_response_clear(&resp);
+    azidt_admission_request_free(req);
+    free(text);
+}
+END_TEST
+
 START_TEST(validate_uses_ctx_limits)
 {
     struct azidt_admission_request *req =
@@ -380,6 +409,7 @@ int main(void)
     tcase_add_checked_fixture(validate, setup, NULL);
     tcase_add_test(validate, validate_allows_example);
     tcase_add_test(validate, validate_denies_invalid_spec);
+    tcase_add_test(validate, validate_denies_nul_in_name);
     tcase_add_test(validate, validate_uses_ctx_limits);
     tcase_add_test(validate, validate_denies_immutable_change);
     tcase_add_test(validate, validate_allows_selector_change);

@@ -229,6 +229,40 @@ START_TEST(review_parses_delete)
 }
 END_TEST
 
+static const struct {
+    const char *name;     /* JSON text of request.object.metadata.name */
+    const char *expected; /* the string the handlers see */
+} nul_cases[] = {
+    {"\"good\\u0000BAD\"", "good\001BAD"}, {"\"\\u0000\\u0000\"", "\001\001"},
+    {"\"a\\\\u0000\"", "a\\u0000"}, /* an escaped backslash, no NUL */
+    {"\"a\\u00001\"", "a\0011"},           {"\"a\\u0001\"", "a\001"},
+};
+
+/* cJSON would end the string at the NUL, so the parse shows U+0001,
+ * which string rules reject, instead of a shortened value. */
+START_TEST(review_keeps_nul_visible)
+{
+    static const char marker[] = "\"azure-kv-access-test\"";
+    struct azidt_admission_request *req = NULL;
+    const char *name = nul_cases[_i].name;
+    const char *at = strstr(base_review, marker);
+    size_t head = (size_t)(at - base_review);
+    char *body = malloc(sizeof(base_review) + strlen(name));
+    char err[256] = "";
+
+    ck_assert_ptr_nonnull(at);
+    memcpy(body, base_review, head);
+    strcpy(body + head, name);
+    strcat(body, at + strlen(marker));
+    ck_assert_int_eq(
+        azidt_admission_parse(body, strlen(body), &req, err, sizeof(err)),
+        AZIDT_OK);
+    ck_assert_str_eq(req->name, nul_cases[_i].expected);
+    azidt_admission_request_free(req);
+    free(body);
+}
+END_TEST
+
 START_TEST(review_update_needs_old_object)
 {
     struct azidt_admission_request *req = NULL;
@@ -447,6 +481,7 @@ int main(void)
     tcase_add_test(parse, review_parses_dry_run);
     tcase_add_test(parse, review_parses_delete);
     tcase_add_test(parse, review_update_needs_old_object);
+    tcase_add_loop_test(parse, review_keeps_nul_visible, 0, COUNT(nul_cases));
     suite_add_tcase(suite, parse);
 
     tcase_add_test(respond, response_allows_with_uid);
