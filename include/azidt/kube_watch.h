@@ -99,6 +99,11 @@ struct azidt_kube_watch_options {
     long timeout_seconds;
     /* Page size of the list; 0 means 500. */
     long list_limit;
+    /* Skip the first list and watch from this resourceVersion, for a
+     * caller that restored its state elsewhere; the watch counts as synced
+     * at once. NULL lists first. A version that is too old leads to a list
+     * as usual. */
+    const char *start_resource_version;
 };
 
 struct azidt_kube_watch;
