@@ -23,7 +23,7 @@
 #include "azidt/error.h"
 #include "azidt/kube_client.h"
 
-/* Longest watch event line accepted. An object is at most about 1.5 MiB
+/* Maximum length of a watch event line. An object is at most about 1.5 MiB
  * in etcd; a longer line means a broken stream, and the watch
  * reconnects. */
 #define AZIDT_KUBE_WATCH_LINE_MAX (8 * 1024 * 1024)

@@ -17,7 +17,7 @@
 #define POOL_MAX 16
 
 /* Largest response body kept in memory. A page of 500 large objects fits;
- * a bigger answer is a sign of a wrong request. */
+ * a bigger response is a sign of a wrong request. */
 #define BODY_MAX_BYTES (64 * 1024 * 1024)
 
 /* Event messages longer than this are cut, as kubectl and client-go do. */
@@ -26,7 +26,7 @@
 /* Page size for azidt_kube_list_all when the caller sets none. */
 #define LIST_PAGE_DEFAULT 500
 
-/* Longest wait honoured from a Retry-After header, in seconds. */
+/* Maximum wait taken from a Retry-After header, in seconds. */
 #define RETRY_AFTER_MAX_S 10
 
 #define USER_AGENT "azure-identity-terminator/0.1"
@@ -398,6 +398,9 @@ struct call {
 
 static void call_free(struct call *call)
 {
+    /* curl_slist_append copied the Authorization header; wipe the copy. */
+    for (struct curl_slist *h = call->headers; h; h = h->next)
+        OPENSSL_cleanse(h->data, strlen(h->data));
     curl_slist_free_all(call->headers);
     if (call->auth_header) {
         OPENSSL_cleanse(call->auth_header, strlen(call->auth_header));
@@ -1101,7 +1104,7 @@ azidt_err azidt_kube_stream(struct azidt_kube_client *c, const char *path,
     azidt_err rc;
 
     memset(resp, 0, sizeof(*resp));
-    /* A dedicated handle: a watch holds its connection for minutes and
+    /* A dedicated handle: a watch keeps its connection for minutes and
      * must not take a pooled handle from short calls. */
     s.easy = curl_easy_init();
     if (!s.easy)
