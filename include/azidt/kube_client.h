@@ -202,7 +202,8 @@ azidt_err azidt_kube_list(struct azidt_kube_client *client,
  * GET every page of a collection (page size query->limit, default 500)
  * and return one List in response->body whose "items" contains them all and
  * whose metadata.resourceVersion is the snapshot's version, ready to
- * start a watch from. query->continue_token is ignored.
+ * start a watch from. query->continue_token is ignored. When a continue
+ * token has expired (410), the list starts over once without paging.
  */
 azidt_err azidt_kube_list_all(struct azidt_kube_client *client,
                               const struct azidt_kube_resource *resource,

@@ -890,6 +890,7 @@ azidt_err azidt_kube_list_all(struct azidt_kube_client *c,
     struct azidt_kube_query q = {.limit = LIST_PAGE_DEFAULT};
     cJSON *all = NULL;
     char *next = NULL;
+    bool unpaged = false;
     azidt_err rc;
 
     memset(resp, 0, sizeof(*resp));
@@ -907,6 +908,23 @@ azidt_err azidt_kube_list_all(struct azidt_kube_client *c,
         rc = azidt_kube_list(c, res, namespace, &q, deadline_ms, &page);
         free(next);
         next = NULL;
+        if (rc == AZIDT_ERR_GONE && q.continue_token && !unpaged) {
+            /* The snapshot behind the continue token was compacted away.
+             * Start over with one unpaged list, as client-go does.
+             * NOTE: no test reaches this branch; the e2e suite checks only
+             * that an expired token returns 410. */
+            AZIDT_LOG_INFO("kubernetes list continue token expired; listing "
+                           "again without paging",
+                           "resource", res->plural);
+            azidt_kube_response_clear(&page);
+            cJSON_Delete(all);
+            all = NULL;
+            q = query ? *query : (struct azidt_kube_query){0};
+            q.continue_token = NULL;
+            q.limit = 0;
+            unpaged = true;
+            continue;
+        }
         if (rc || !cJSON_IsObject(page.body)) {
             if (!rc)
                 rc = AZIDT_ERR_REMOTE;

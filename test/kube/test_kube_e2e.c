@@ -627,6 +627,61 @@ static void compact_etcd(const char *revision)
     curl_easy_cleanup(easy);
 }
 
+/* A continue token older than an etcd compaction expires with 410. */
+START_TEST(list_continue_expires)
+{
+    struct azidt_kube_query q = {
+        .field_selector = "involvedObject.name=page-target", .limit = 1};
+    struct azidt_kube_response r = {0};
+    struct azidt_kube_event ev = {.api_version = "v1",
+                                  .kind = "ConfigMap",
+                                  .namespace = NS,
+                                  .name = "page-target",
+                                  .reason = "Paged",
+                                  .message = "paging test"};
+    char *token;
+    char *now_rv;
+    azidt_err rc;
+
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(azidt_kube_event_create(
+                             client, &ev, azidt_deadline_in(CALL_MS), &r),
+                         AZIDT_OK);
+        azidt_kube_response_clear(&r);
+    }
+    ck_assert_int_eq(azidt_kube_list(client, &events, NS, &q,
+                                     azidt_deadline_in(CALL_MS), &r),
+                     AZIDT_OK);
+    token = strdup(str_at(r.body, "metadata", "continue"));
+    azidt_kube_response_clear(&r);
+    ck_assert_int_eq(
+        azidt_kube_event_create(client, &ev, azidt_deadline_in(CALL_MS), &r),
+        AZIDT_OK);
+    azidt_kube_response_clear(&r);
+    now_rv = current_revision();
+    compact_etcd(now_rv);
+
+    q.continue_token = token;
+    rc = azidt_kube_list(client, &events, NS, &q, azidt_deadline_in(CALL_MS),
+                         &r);
+    ck_assert_int_eq(rc, AZIDT_ERR_GONE);
+    ck_assert_int_eq(r.status, 410);
+    ck_assert_str_eq(r.reason, "Expired");
+    azidt_kube_response_clear(&r);
+
+    /* A new paged list after the compaction sees all four. */
+    q.continue_token = NULL;
+    rc = azidt_kube_list_all(client, &events, NS, &q,
+                             azidt_deadline_in(CALL_MS), &r);
+    ck_assert_int_eq(rc, AZIDT_OK);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r.body, "items")),
+                     4);
+    azidt_kube_response_clear(&r);
+    free(token);
+    free(now_rv);
+}
+END_TEST
+
 /* Events bypass the apiserver's watch cache, so a watch from a compacted
  * revision reaches etcd and fails with 410 Gone. */
 START_TEST(watch_relists_on_gone)
@@ -918,6 +973,7 @@ int main(void)
     tcase_add_test(tc, watch_events);
     tcase_add_test(tc, watch_resumes_after_timeout);
     tcase_add_test(tc, watch_relists_on_gone);
+    tcase_add_test(tc, list_continue_expires);
     tcase_add_test(tc, cache_follows_changes);
     tcase_add_test(tc, token_file_rotation);
     tcase_add_test(tc, event_is_created);
