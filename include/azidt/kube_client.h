@@ -109,7 +109,8 @@ struct azidt_kube_client;
 /*
  * Create a client. The client takes ownership of cfg (also on failure) and
  * frees it in azidt_kube_client_free. Call curl_global_init once before
- * the first client, as libcurl requires.
+ * the first client, as libcurl requires. Returns AZIDT_ERR_CONFIG when
+ * cfg->server cannot be parsed as a URL, or AZIDT_ERR_NOMEM.
  */
 azidt_err azidt_kube_client_new(struct azidt_kubeconfig *cfg,
                                 struct azidt_kube_client **out);

@@ -33,6 +33,13 @@
 
 struct azidt_kube_client {
     struct azidt_kubeconfig *cfg;
+    /* Base URL of requests: the server URL, or with tls-server-name that
+     * name in place of the host, so libcurl sends it as SNI and checks
+     * the certificate against it. */
+    char *base_url;
+    /* With tls-server-name: "name:port:host:port", so that libcurl still
+     * connects to the server URL's host. */
+    struct curl_slist *connect_to;
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     pthread_mutex_t pool_lock;
@@ -112,10 +119,62 @@ static void share_unlock_cb(CURL *handle, curl_lock_data data, void *ud)
     pthread_mutex_unlock(&c->share_locks[data]);
 }
 
+/* Fill base_url and connect_to from the server URL and tls-server-name. */
+static azidt_err set_base_url(struct azidt_kube_client *c)
+{
+    const struct azidt_kubeconfig *cfg = c->cfg;
+    CURLU *url = NULL;
+    char *host = NULL;
+    char *port = NULL;
+    char *full = NULL;
+    char *mapping = NULL;
+    size_t len;
+    azidt_err rc = AZIDT_ERR_CONFIG;
+
+    if (!cfg->tls_server_name) {
+        c->base_url = strdup(cfg->server);
+        return c->base_url ? AZIDT_OK : AZIDT_ERR_NOMEM;
+    }
+    url = curl_url();
+    if (!url)
+        return AZIDT_ERR_NOMEM;
+    if (curl_url_set(url, CURLUPART_URL, cfg->server, 0) != CURLUE_OK ||
+        curl_url_get(url, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(url, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+            CURLUE_OK ||
+        curl_url_set(url, CURLUPART_HOST, cfg->tls_server_name, 0) !=
+            CURLUE_OK ||
+        curl_url_get(url, CURLUPART_URL, &full, 0) != CURLUE_OK)
+        goto out;
+    rc = AZIDT_ERR_NOMEM;
+    if (asprintf(&mapping, "%s:%s:%s:%s", cfg->tls_server_name, port, host,
+                 port) < 0) {
+        mapping = NULL;
+        goto out;
+    }
+    c->connect_to = curl_slist_append(NULL, mapping);
+    c->base_url = strdup(full);
+    if (!c->connect_to || !c->base_url)
+        goto out;
+    /* Request paths start with '/'. */
+    len = strlen(c->base_url);
+    while (len > 0 && c->base_url[len - 1] == '/')
+        c->base_url[--len] = '\0';
+    rc = AZIDT_OK;
+out:
+    free(mapping);
+    curl_free(full);
+    curl_free(port);
+    curl_free(host);
+    curl_url_cleanup(url);
+    return rc;
+}
+
 azidt_err azidt_kube_client_new(struct azidt_kubeconfig *cfg,
                                 struct azidt_kube_client **out)
 {
     struct azidt_kube_client *c = NULL;
+    azidt_err rc;
 
     *out = NULL;
     c = calloc(1, sizeof(*c));
@@ -137,12 +196,14 @@ azidt_err azidt_kube_client_new(struct azidt_kubeconfig *cfg,
     curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    if (cfg->tls_server_name)
-        /* TODO: pass tls-server-name to libcurl (CURLOPT_CONNECT_TO with
-         * the name in the URL); until then the URL host is verified. */
-        AZIDT_LOG_WARN("kubeconfig tls-server-name is not applied; the "
-                       "certificate is checked against the server URL host",
-                       "source", cfg->source);
+    rc = set_base_url(c);
+    if (rc) {
+        AZIDT_LOG_ERROR("kubernetes server URL is invalid; fix "
+                        "clusters[].cluster.server in the kubeconfig",
+                        "source", cfg->source, "server", cfg->server);
+        azidt_kube_client_free(c);
+        return rc;
+    }
     *out = c;
     return AZIDT_OK;
 }
@@ -159,6 +220,8 @@ void azidt_kube_client_free(struct azidt_kube_client *c)
         pthread_mutex_destroy(&c->share_locks[i]);
     pthread_mutex_destroy(&c->pool_lock);
     azidt_kubeconfig_free(c->cfg);
+    free(c->base_url);
+    curl_slist_free_all(c->connect_to);
     free(c);
 }
 
@@ -436,11 +499,13 @@ static azidt_err setup_easy(struct azidt_kube_client *c, CURL *easy,
     char *token = NULL;
     azidt_err rc;
 
-    if (asprintf(&call->url, "%s%s", cfg->server, path) < 0) {
+    if (asprintf(&call->url, "%s%s", c->base_url, path) < 0) {
         call->url = NULL;
         return AZIDT_ERR_NOMEM;
     }
     curl_easy_setopt(easy, CURLOPT_URL, call->url);
+    if (c->connect_to)
+        curl_easy_setopt(easy, CURLOPT_CONNECT_TO, c->connect_to);
     curl_easy_setopt(easy, CURLOPT_SHARE, c->share);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https,http");

@@ -918,6 +918,45 @@ START_TEST(unreachable_server)
 }
 END_TEST
 
+/* Send GET /version through a kubeconfig with the given tls-server-name
+ * and return the outcome. */
+static azidt_err get_version_as(const char *server_name)
+{
+    struct azidt_kubeconfig *cfg = NULL;
+    struct azidt_kube_client *c = NULL;
+    struct azidt_kube_response r = {0};
+    char err[AZIDT_KUBECONFIG_ERR_MAX];
+    char yaml[1024];
+    azidt_err rc;
+
+    ck_assert_ptr_nonnull(getenv("AZIDT_TEST_APISERVER_URL"));
+    snprintf(yaml, sizeof(yaml),
+             "current-context: x\ncontexts:\n- name: x\n  context: "
+             "{cluster: c}\nclusters:\n- name: c\n  cluster:\n"
+             "    server: %s\n    certificate-authority: %s\n"
+             "    tls-server-name: %s\n",
+             getenv("AZIDT_TEST_APISERVER_URL"), getenv("AZIDT_TEST_CA_FILE"),
+             server_name);
+    ck_assert_msg(azidt_kubeconfig_parse(yaml, strlen(yaml), NULL, NULL, &cfg,
+                                         err, sizeof(err)) == AZIDT_OK,
+                  "%s", err);
+    ck_assert_int_eq(azidt_kube_client_new(cfg, &c), AZIDT_OK);
+    rc = azidt_kube_request(c, "GET", "/version", NULL, NULL,
+                            azidt_deadline_in(CALL_MS), &r);
+    azidt_kube_response_clear(&r);
+    azidt_kube_client_free(c);
+    return rc;
+}
+
+/* The serving certificate names 127.0.0.1, localhost and
+ * kubernetes.default.svc. */
+START_TEST(tls_server_name)
+{
+    ck_assert_int_eq(get_version_as("kubernetes.default.svc"), AZIDT_OK);
+    ck_assert_int_eq(get_version_as("wrong.invalid"), AZIDT_ERR_TLS);
+}
+END_TEST
+
 #define THREADS 8
 #define CALLS_PER_THREAD 100
 
@@ -979,6 +1018,7 @@ int main(void)
     tcase_add_test(tc, event_is_created);
     tcase_add_test(tc, deadline_passed);
     tcase_add_test(tc, unreachable_server);
+    tcase_add_test(tc, tls_server_name);
     tcase_add_test(tc, many_threads);
     suite_add_tcase(suite, tc);
     runner = srunner_create(suite);
