@@ -512,6 +512,10 @@ static azidt_err setup_easy(struct azidt_kube_client *c, CURL *easy,
     curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->errbuf);
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+    /* Find a dead peer on a long watch within about a minute. */
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 10L);
     curl_easy_setopt(easy, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
     if (cfg->ca_pem) {
         /* Trust only the cluster CA, not the system store as well. */
