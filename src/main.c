@@ -11,6 +11,7 @@
 #include "azidt/config.h"
 #include "azidt/constants.h"
 #include "azidt/handlers.h"
+#include "azidt/identity_service.h"
 #include "azidt/log.h"
 #include "azidt/server.h"
 #include "azidt/tls_store.h"
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
     struct azidt_handler_ctx handlers;
     struct azidt_tls_store *store = NULL;
     struct azidt_server *server = NULL;
+    struct azidt_identity_service *identity = NULL;
     char err[1024];
     sigset_t stop_signals;
     int signal_number = 0;
@@ -119,8 +121,26 @@ int main(int argc, char **argv)
     }
 
     azidt_handler_ctx_init(&handlers);
+    if (cfg.identity.enabled) {
+        if (azidt_identity_service_start(&cfg.identity, &identity, err,
+                                         sizeof(err))) {
+            AZIDT_LOG_ERROR("cannot start provisioning; fix the setting "
+                            "named in the error, or run with "
+                            "--provisioning=disabled to validate only",
+                            "error", err);
+            goto out;
+        }
+        handlers.provisioner = azidt_identity_service_provisioner(identity);
+        handlers.undo_reserve_ms = cfg.identity.undo_reserve_ms;
+    } else {
+        AZIDT_LOG_WARN("provisioning is disabled: AzureIdentityTerminators "
+                       "are validated but no Azure identities are created");
+    }
     if (azidt_server_create(&cfg.server, store, &server) ||
-        add_routes(server, &handlers)) {
+        add_routes(server, &handlers) ||
+        (identity && azidt_server_add_ready_check(
+                         server, "controller", azidt_identity_service_ready,
+                         identity))) {
         AZIDT_LOG_ERROR("cannot set up the server routes");
         goto out;
     }
@@ -136,6 +156,7 @@ int main(int argc, char **argv)
 
 out:
     azidt_server_destroy(server);
+    azidt_identity_service_stop(identity);
     azidt_tls_store_destroy(store);
     azidt_config_free(&cfg);
     return status;

@@ -44,8 +44,25 @@ struct azidt_server_config {
  * endpoints and credentials, Kubernetes access, cluster id, policy
  * limits) next to server.
  */
+/* Settings of provisioning: the Kubernetes and Azure sides and the
+ * controller. The Azure credentials and endpoints come from the AZURE_*
+ * environment variables (azure_config.h). */
+struct azidt_identity_config {
+    bool enabled;               /* false: validation only, no Azure calls */
+    char *kubeconfig;           /* NULL: in-cluster service account */
+    char *cluster_id;           /* NULL: the kube-system namespace uid */
+    char *instance;             /* this replica's name, for Events */
+    int64_t undo_reserve_ms;    /* admission time kept to undo a failure */
+    int64_t resync_interval_ms; /* full reconcile of each object */
+    int64_t sweep_interval_ms;  /* orphan sweep period */
+    int64_t orphan_grace_ms;    /* age before an orphan is removed */
+    int64_t secret_overlap_ms;  /* old secret kept after a rotation */
+    unsigned controller_workers;
+};
+
 struct azidt_config {
     struct azidt_server_config server;
+    struct azidt_identity_config identity;
     enum azidt_log_level log_level;
     bool show_help;    /* --help was given: print help, exit 0 */
     bool show_version; /* --version was given */

@@ -30,8 +30,15 @@
  * added as further members, so callers must always go through
  * azidt_handler_ctx_init() and never list the members in an initializer.
  */
+struct azidt_provisioner;
+
 struct azidt_handler_ctx {
     struct azidt_validate_limits limits;
+    /* Creates the Azure objects of an admitted CREATE; NULL validates
+     * only. */
+    struct azidt_provisioner *provisioner;
+    /* Part of the admission deadline kept to undo a failed create. */
+    int64_t undo_reserve_ms;
 };
 
 /* Set every member to its default: limits from

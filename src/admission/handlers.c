@@ -1,11 +1,15 @@
 #include "azidt/handlers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "azidt/clock.h"
 #include "azidt/constants.h"
+#include "azidt/identity_spec.h"
 #include "azidt/jsonpatch.h"
 #include "azidt/log.h"
+#include "azidt/provisioner.h"
 
 void azidt_handler_ctx_init(struct azidt_handler_ctx *ctx)
 {
@@ -134,6 +138,73 @@ static bool spec_unchanged(const struct azidt_admission_request *req)
     return cJSON_Compare(now, before, true);
 }
 
+/* HTTP-style code for a failed create: 422 when the spec names something
+ * that does not exist in Azure, 503 when retrying may help, else 500. */
+static int provision_failure_code(azidt_err rc)
+{
+    switch (rc) {
+    case AZIDT_ERR_NOT_FOUND:
+    case AZIDT_ERR_INVALID:
+        return 422;
+    case AZIDT_ERR_TIMEOUT:
+    case AZIDT_ERR_THROTTLED:
+    case AZIDT_ERR_UNAVAILABLE:
+    case AZIDT_ERR_HTTP:
+    case AZIDT_ERR_TLS:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+/* Create the Azure objects of a validated CREATE before it is admitted.
+ * The Kubernetes objects follow from the controller once the object is
+ * stored, because their owner references need it to exist. */
+static void provision_identity(const struct azidt_handler_ctx *hctx,
+                               const struct azidt_admission_request *req,
+                               struct azidt_admission_response *resp)
+{
+    struct azidt_identity_spec spec;
+    struct azidt_azure_identity azure;
+    int64_t started = azidt_clock_now_ms();
+    char err[1024];
+    char elapsed[32];
+    azidt_err rc;
+    int code;
+
+    rc = azidt_identity_spec_parse(req->object, &spec, err, sizeof(err));
+    if (rc) {
+        azidt_admission_deny(resp, 422, "AzureIdentityTerminator %s/%s: %s",
+                             req->namespace_, req->name, err);
+        return;
+    }
+    rc = azidt_provision_ensure(hctx->provisioner, &spec, false,
+                                req->deadline_ms - hctx->undo_reserve_ms,
+                                req->deadline_ms, &azure, err, sizeof(err));
+    snprintf(elapsed, sizeof(elapsed), "%lld",
+             (long long)(azidt_clock_now_ms() - started));
+    if (rc) {
+        code = provision_failure_code(rc);
+        AZIDT_LOG_WARN("denied: Azure provisioning failed", "uid", req->uid,
+                       "namespace", req->namespace_, "name", req->name,
+                       "elapsed_ms", elapsed, "error", err);
+        azidt_admission_deny(
+            resp, code,
+            "AzureIdentityTerminator %s/%s was not created: %s%s",
+            req->namespace_, req->name, err,
+            code == 503 ? " (Azure was slow or unavailable: retrying the "
+                          "request may succeed)"
+                        : "");
+    } else {
+        AZIDT_LOG_INFO("provisioned Azure identity", "uid", req->uid,
+                       "namespace", req->namespace_, "name", req->name,
+                       "client_id", azure.client_id, "application",
+                       azure.app_object_id, "elapsed_ms", elapsed);
+        azidt_azure_identity_clear(&azure);
+    }
+    azidt_identity_spec_clear(&spec);
+}
+
 void azidt_handle_azidt_validate(void *ctx,
                                  const struct azidt_admission_request *req,
                                  struct azidt_admission_response *resp)
@@ -162,8 +233,12 @@ void azidt_handle_azidt_validate(void *ctx,
         deny_nomem(req, resp);
         goto out;
     }
-    if (result.count == 0)
+    if (result.count == 0) {
+        if (req->operation == AZIDT_OP_CREATE && !req->dry_run &&
+            hctx->provisioner)
+            provision_identity(hctx, req, resp);
         goto out;
+    }
 
     message = azidt_validate_result_join(&result);
     if (!message) {

@@ -14,6 +14,7 @@ enum option_type {
     OPT_DURATION,    /* int64_t milliseconds, within [min, max] */
     OPT_LOG_LEVEL,   /* enum azidt_log_level */
     OPT_TLS_VERSION, /* int, 12 or 13 */
+    OPT_SWITCH,      /* bool, "enabled" or "disabled" */
 };
 
 struct option {
@@ -95,6 +96,53 @@ static const struct option options[] = {
      "64"},
     {"log-level", "AZIDT_LOG_LEVEL", OPT_LOG_LEVEL, FIELD(log_level), 0, 0,
      "LEVEL", "lowest log level written: debug, info, warn or error", "info"},
+    {"provisioning", "AZIDT_PROVISIONING", OPT_SWITCH,
+     FIELD(identity.enabled), 0, 0, "enabled|disabled",
+     "enabled: create Azure identities at admission and run the controller "
+     "(needs the AZURE_* variables and Kubernetes access); disabled: "
+     "validate only",
+     "enabled"},
+    {"kubeconfig", "KUBECONFIG", OPT_STRING, FIELD(identity.kubeconfig), 0, 0,
+     "PATH",
+     "kubeconfig file for running outside the cluster; without it the "
+     "in-cluster service account is used",
+     "(in-cluster)"},
+    {"cluster-id", "AZIDT_CLUSTER_ID", OPT_STRING, FIELD(identity.cluster_id),
+     0, 0, "ID",
+     "name that marks this cluster's Azure applications; keep it stable "
+     "for the cluster's life",
+     "(uid of the kube-system namespace)"},
+    {"instance", "POD_NAME", OPT_STRING, FIELD(identity.instance), 0, 0,
+     "NAME", "this replica's name, shown as the source of Events",
+     "(host name)"},
+    {"undo-reserve", "AZIDT_UNDO_RESERVE", OPT_DURATION,
+     FIELD(identity.undo_reserve_ms), 0, 20 * SECOND_MS, "DURATION",
+     "part of the admission deadline kept to undo a failed create in Azure "
+     "(duration, at most 20s)",
+     "4s"},
+    {"resync-interval", "AZIDT_RESYNC_INTERVAL", OPT_DURATION,
+     FIELD(identity.resync_interval_ms), SECOND_MS, 24 * HOUR_MS, "DURATION",
+     "how often each AzureIdentityTerminator is checked against Azure and "
+     "repaired (duration, 1s to 24h)",
+     "10m"},
+    {"sweep-interval", "AZIDT_SWEEP_INTERVAL", OPT_DURATION,
+     FIELD(identity.sweep_interval_ms), SECOND_MS, 24 * HOUR_MS, "DURATION",
+     "how often orphaned Azure applications are looked for (duration, 1s "
+     "to 24h)",
+     "10m"},
+    {"orphan-grace", "AZIDT_ORPHAN_GRACE", OPT_DURATION,
+     FIELD(identity.orphan_grace_ms), 0, 24 * HOUR_MS, "DURATION",
+     "minimum age of an application without an AzureIdentityTerminator "
+     "before the sweep deletes it; longer than any admission (duration)",
+     "10m"},
+    {"secret-overlap", "AZIDT_SECRET_OVERLAP", OPT_DURATION,
+     FIELD(identity.secret_overlap_ms), 0, 24 * HOUR_MS, "DURATION",
+     "how long the previous client secret stays valid after a rotation, "
+     "so running pods can pick up the new one (duration)",
+     "10m"},
+    {"controller-workers", "AZIDT_CONTROLLER_WORKERS", OPT_COUNT,
+     FIELD(identity.controller_workers), 1, 64, "COUNT",
+     "threads that reconcile AzureIdentityTerminators (1 to 64)", "2"},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -122,6 +170,13 @@ azidt_err azidt_config_init(struct azidt_config *cfg)
     srv->slow_workers = 8;
     srv->slow_queue_size = 64;
     cfg->log_level = AZIDT_LOG_INFO;
+    cfg->identity.enabled = true;
+    cfg->identity.undo_reserve_ms = 4 * SECOND_MS;
+    cfg->identity.resync_interval_ms = 10 * 60 * SECOND_MS;
+    cfg->identity.sweep_interval_ms = 10 * 60 * SECOND_MS;
+    cfg->identity.orphan_grace_ms = 10 * 60 * SECOND_MS;
+    cfg->identity.secret_overlap_ms = 10 * 60 * SECOND_MS;
+    cfg->identity.controller_workers = 2;
     return AZIDT_OK;
 }
 
@@ -135,6 +190,12 @@ void azidt_config_free(struct azidt_config *cfg)
     cfg->server.listen_address = NULL;
     cfg->server.tls_cert_file = NULL;
     cfg->server.tls_key_file = NULL;
+    free(cfg->identity.kubeconfig);
+    free(cfg->identity.cluster_id);
+    free(cfg->identity.instance);
+    cfg->identity.kubeconfig = NULL;
+    cfg->identity.cluster_id = NULL;
+    cfg->identity.instance = NULL;
 }
 
 /* Parse decimal digits only (no sign, no spaces) into *value. */
@@ -254,6 +315,9 @@ static void describe_expected(const struct option *opt, char *buf, size_t len)
     case OPT_TLS_VERSION:
         snprintf(buf, len, "1.2 or 1.3");
         break;
+    case OPT_SWITCH:
+        snprintf(buf, len, "enabled or disabled");
+        break;
     }
 }
 
@@ -322,6 +386,14 @@ static azidt_err apply_value(struct azidt_config *cfg, const struct option *opt,
             *(int *)(void *)field = 12;
         else if (strcmp(text, "1.3") == 0)
             *(int *)(void *)field = 13;
+        else
+            return AZIDT_ERR_INVALID;
+        return AZIDT_OK;
+    case OPT_SWITCH:
+        if (strcmp(text, "enabled") == 0)
+            *(bool *)(void *)field = true;
+        else if (strcmp(text, "disabled") == 0)
+            *(bool *)(void *)field = false;
         else
             return AZIDT_ERR_INVALID;
         return AZIDT_OK;
