@@ -104,7 +104,11 @@ int main(int argc, char **argv)
     if (azidt_tls_store_create(cfg.server.tls_cert_file,
                                cfg.server.tls_key_file, &store, err,
                                sizeof(err))) {
-        AZIDT_LOG_ERROR("cannot load the serving certificate", "error", err);
+        AZIDT_LOG_ERROR("cannot load the serving certificate; set "
+                        "--tls-cert-file and --tls-key-file (or "
+                        "AZIDT_TLS_CERT_FILE and AZIDT_TLS_KEY_FILE) to a "
+                        "readable PEM pair",
+                        "error", err);
         goto out;
     }
     if (azidt_tls_store_start(store, cfg.server.cert_reload_interval_ms,

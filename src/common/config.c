@@ -1,6 +1,6 @@
 #include "azidt/config.h"
 
-#include <errno.h>
+#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,6 +441,37 @@ azidt_err azidt_config_parse(struct azidt_config *cfg, int argc,
     return rc;
 }
 
+/* Write text after a six-space indent, wrapped at 78 columns, capitalised
+ * and ending with a period. */
+static void print_wrapped(FILE *out, const char *text)
+{
+    const size_t width = 78 - 6;
+    size_t column = 0;
+    bool first = true;
+
+    while (*text) {
+        size_t word = strcspn(text, " ");
+
+        if (column > 0 && column + 1 + word > width) {
+            fputc('\n', out);
+            column = 0;
+        }
+        fputs(column == 0 ? "      " : " ", out);
+        if (first && word > 0) {
+            fputc(toupper((unsigned char)text[0]), out);
+            fwrite(text + 1, 1, word - 1, out);
+            first = false;
+        } else {
+            fwrite(text, 1, word, out);
+        }
+        column += (column ? 1 : 0) + word;
+        text += word;
+        while (*text == ' ')
+            text++;
+    }
+    fputs(".\n", out);
+}
+
 void azidt_config_print_help(FILE *out, const char *program)
 {
     fprintf(out,
@@ -451,10 +482,9 @@ void azidt_config_print_help(FILE *out, const char *program)
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         const struct option *opt = &options[i];
 
-        fprintf(out,
-                "  --%s %s\n      %s.\n      Environment: %s. Default: "
-                "%s.\n",
-                opt->flag, opt->value_name, opt->help, opt->env,
+        fprintf(out, "  --%s %s\n", opt->flag, opt->value_name);
+        print_wrapped(out, opt->help);
+        fprintf(out, "      Environment: %s. Default: %s.\n", opt->env,
                 opt->default_text);
     }
     fprintf(out, "  --help\n      Print this text and exit.\n"

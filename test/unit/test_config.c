@@ -1,4 +1,5 @@
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +205,36 @@ START_TEST(config_parses_size)
 }
 END_TEST
 
+START_TEST(config_help_names_each_setting)
+{
+    static const char *const expected[] = {
+        "--listen-address ADDRESS",
+        "AZIDT_LISTEN_ADDRESS",
+        "--port PORT",
+        "AZIDT_PORT",
+        "--max-body-bytes BYTES",
+        "AZIDT_MAX_BODY_BYTES",
+        "--default-timeout",
+        "AZIDT_DEFAULT_TIMEOUT",
+        "--log-level LEVEL",
+        "AZIDT_LOG_LEVEL",
+        "--slow-workers COUNT",
+        "Default: 6Mi.",
+    };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    ck_assert_ptr_nonnull(out);
+    azidt_config_print_help(out, "azidt-webhook");
+    fclose(out);
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+        ck_assert_msg(strstr(text, expected[i]), "help lacks \"%s\"",
+                      expected[i]);
+    free(text);
+}
+END_TEST
+
 #define COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
 
 int main(void)
@@ -217,6 +248,7 @@ int main(void)
     tcase_add_test(tc, config_env_sets_values);
     tcase_add_test(tc, config_flag_overrides_env);
     tcase_add_test(tc, config_help_flag);
+    tcase_add_test(tc, config_help_names_each_setting);
     tcase_add_loop_test(tc, config_rejects_bad_value, 0, COUNT(bad_cases));
     tcase_add_loop_test(tc, config_parses_duration, 0, COUNT(duration_cases));
     tcase_add_test(tc, config_duration_over_max);
