@@ -512,7 +512,8 @@ static azidt_err setup_easy(struct azidt_kube_client *c, CURL *easy,
     curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->errbuf);
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-    /* Find a dead peer on a long watch within about a minute. */
+    /* Notice a dead peer on a long watch: probes start after 30 s idle and
+     * repeat every 10 s (Linux gives up after 9 by default). */
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 10L);

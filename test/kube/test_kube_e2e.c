@@ -669,7 +669,7 @@ START_TEST(list_continue_expires)
     ck_assert_str_eq(r.reason, "Expired");
     azidt_kube_response_clear(&r);
 
-    /* A new paged list after the compaction sees all four. */
+    /* A new paged list after the compaction returns all four. */
     q.continue_token = NULL;
     rc = azidt_kube_list_all(client, &events, NS, &q,
                              azidt_deadline_in(CALL_MS), &r);
