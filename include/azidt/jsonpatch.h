@@ -35,7 +35,7 @@ azidt_err azidt_jsonpatch_remove(cJSON *patch, const char *path);
  * Write the JSON Pointer made of the count reference tokens into buf,
  * escaping each token. An empty list gives "" (the whole document).
  * Returns AZIDT_ERR_INVALID when the pointer does not fit in buflen bytes
- * (buf then holds ""), AZIDT_OK otherwise.
+ * (buf then contains ""), AZIDT_OK otherwise.
  */
 azidt_err azidt_jsonpatch_pointer(char *buf, size_t buflen,
                                   const char *const *tokens, size_t count);

@@ -54,7 +54,7 @@ typedef void (*azidt_kube_cache_change_cb)(enum azidt_kube_event_type type,
 typedef void (*azidt_kube_cache_copy_fn)(const void *record, void *ctx);
 
 struct azidt_kube_cache_options {
-    /* What to watch; the strings are copied. */
+    /* Collection to watch; the strings are copied. */
     struct azidt_kube_watch_options watch;
     /* NULL stores a deep copy of each object (a cJSON *) and frees it
      * with cJSON_Delete; free_record is then ignored. */

@@ -3,7 +3,7 @@
  *
  * One client serves many threads: every call borrows a curl easy handle
  * from a pool (so its connections and TLS sessions are reused) and returns
- * it afterwards; a share handle holds the DNS cache and TLS sessions for
+ * it afterwards; a share handle keeps the DNS cache and TLS sessions for
  * all of them. Certificates and keys go to libcurl as in-memory blobs, so
  * no key is written to disk.
  *
@@ -109,7 +109,8 @@ struct azidt_kube_client;
 /*
  * Create a client. The client takes ownership of cfg (also on failure) and
  * frees it in azidt_kube_client_free. Call curl_global_init once before
- * the first client, as libcurl requires.
+ * the first client, as libcurl requires. Returns AZIDT_ERR_CONFIG when
+ * cfg->server cannot be parsed as a URL, or AZIDT_ERR_NOMEM.
  */
 azidt_err azidt_kube_client_new(struct azidt_kubeconfig *cfg,
                                 struct azidt_kube_client **out);
@@ -121,7 +122,8 @@ void azidt_kube_client_free(struct azidt_kube_client *client);
 const struct azidt_kubeconfig *
 azidt_kube_client_config(const struct azidt_kube_client *client);
 
-/* Free what a response holds and zero it; safe on a zeroed response. */
+/* Free the response's body and strings and zero it; safe on a zeroed response.
+ */
 void azidt_kube_response_clear(struct azidt_kube_response *response);
 
 /* Map an HTTP status to an azidt_err as described at the top. */
@@ -199,9 +201,10 @@ azidt_err azidt_kube_list(struct azidt_kube_client *client,
 
 /*
  * GET every page of a collection (page size query->limit, default 500)
- * and return one List in response->body whose "items" holds them all and
+ * and return one List in response->body whose "items" contains them all and
  * whose metadata.resourceVersion is the snapshot's version, ready to
- * start a watch from. query->continue_token is ignored.
+ * start a watch from. query->continue_token is ignored. When a continue
+ * token has expired (410), the list starts over once without paging.
  */
 azidt_err azidt_kube_list_all(struct azidt_kube_client *client,
                               const struct azidt_kube_resource *resource,
@@ -241,7 +244,7 @@ azidt_err azidt_kube_event_create(struct azidt_kube_client *client,
                                   struct azidt_kube_response *response);
 
 /*
- * Send one request and parse the JSON answer: the primitive under the
+ * Send one request and parse the JSON response: the primitive under the
  * calls above. path comes from azidt_kube_build_path; body (may be NULL)
  * is sent with content_type.
  */

@@ -23,7 +23,7 @@
 #include "azidt/error.h"
 #include "azidt/kube_client.h"
 
-/* Longest watch event line accepted. An object is at most about 1.5 MiB
+/* Maximum length of a watch event line. An object is at most about 1.5 MiB
  * in etcd; a longer line means a broken stream, and the watch
  * reconnects. */
 #define AZIDT_KUBE_WATCH_LINE_MAX (8 * 1024 * 1024)
@@ -99,6 +99,11 @@ struct azidt_kube_watch_options {
     long timeout_seconds;
     /* Page size of the list; 0 means 500. */
     long list_limit;
+    /* Skip the first list and watch from this resourceVersion, for a
+     * caller that restored its state elsewhere; the watch counts as synced
+     * at once. NULL lists first. A version that is too old leads to a list
+     * as usual. */
+    const char *start_resource_version;
 };
 
 struct azidt_kube_watch;

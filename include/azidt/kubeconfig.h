@@ -32,7 +32,7 @@
 #define AZIDT_KUBECONFIG_ERR_MAX 512
 
 struct azidt_kubeconfig {
-    /* Where the settings came from: the file path or "in-cluster". */
+    /* Origin of the settings: the file path or "in-cluster". */
     char *source;
     /* API server base URL without a trailing slash, e.g.
      * "https://127.0.0.1:6443". */

@@ -19,6 +19,12 @@
  * the password's expiry (RFC 3339). Neither is secret. */
 #define AZIDT_SECRET_KEY_ID_ANNOTATION "azidterminator.io/key-id"
 #define AZIDT_SECRET_EXPIRY_ANNOTATION "azidterminator.io/expires-at"
+/* When the password in the Secret was created (RFC 3339). */
+#define AZIDT_SECRET_ROTATED_ANNOTATION "azidterminator.io/rotated-at"
+/* After a rotation: the keyId of the password that running pods may still
+ * hold, and when it is removed from Azure (RFC 3339). */
+#define AZIDT_SECRET_PREVIOUS_KEY_ANNOTATION "azidterminator.io/previous-key-id"
+#define AZIDT_SECRET_RETIRE_ANNOTATION "azidterminator.io/previous-retire-at"
 
 /* The AzureIdentityTerminator that owns the objects. */
 struct azidt_owner {

@@ -1,7 +1,7 @@
 /*
  * Pod labels that attach an AzureIdentityTerminator to a pod.
  *
- * A pod asks for an identity with the label AZIDT_POD_IDENTITY_LABEL
+ * A pod requests an identity with the label AZIDT_POD_IDENTITY_LABEL
  * (azidterminator.io/identity: <name>). The pod mutating webhook looks up
  * that AzureIdentityTerminator in the pod's namespace and sets the
  * aad-pod-identity label AAD_POD_BINDING_LABEL to its spec.podSelector, so

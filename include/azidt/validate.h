@@ -3,7 +3,9 @@
  *
  * The checks run on the parsed object (a cJSON tree) and collect every
  * violation, each written in the shape Kubernetes uses for field errors:
- * "<path>: <Invalid value|Required value|...>: <value>: <rule and fix>".
+ * "<path>: <Invalid value|Required value|...>: <value>: <rule and fix>",
+ * or for a member that the schema does not define, as Kubernetes' strict
+ * decoding does: `unknown field "<path>": did you mean "<name>"? ...`.
  * Client-supplied values in messages are capped and escaped, so a message
  * never carries control characters or an unbounded string.
  *
@@ -30,7 +32,7 @@
 #define AZIDT_DEFAULT_MAX_SECRET_DURATION_NS (17520 * AZIDT_NS_PER_HOUR)
 
 /* Default cap on spec.roleAssignments entries. Each entry is one ARM call
- * made while the apiserver waits for the admission answer, so the list is
+ * made while the apiserver waits for the admission response, so the list is
  * kept short enough to finish within the webhook timeout. */
 #define AZIDT_DEFAULT_MAX_ROLE_ASSIGNMENTS 20
 

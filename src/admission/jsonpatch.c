@@ -65,8 +65,14 @@ azidt_err azidt_jsonpatch_pointer(char *buf, size_t buflen,
             goto too_long;
         buf[len++] = '/';
         for (const char *c = token; *c; c++) {
-            const char *text = *c == '~' ? "~0" : *c == '/' ? "~1" : NULL;
-            size_t n = text ? 2 : 1;
+            const char *text = NULL;
+            size_t n;
+
+            if (*c == '~')
+                text = "~0";
+            else if (*c == '/')
+                text = "~1";
+            n = text ? 2 : 1;
 
             if (len + n >= buflen)
                 goto too_long;

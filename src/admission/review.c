@@ -203,12 +203,48 @@ static bool parse_identity(const cJSON *request,
     return true;
 }
 
+/*
+ * Return a copy of body in which every \u0000 escape reads \u0001, or
+ * NULL when body has none (or on allocation failure, with *nomem set).
+ * cJSON ends a string at an escaped NUL, so "good\u0000BAD" would reach
+ * the handlers as "good" while the apiserver stores all of it. U+0001 is
+ * kept whole, and every string rule rejects it as a control character,
+ * so the handlers judge what is stored. Valid JSON has backslashes only
+ * inside strings, so skipping each escape pair finds every escape.
+ */
+static char *replace_nul_escapes(const char *body, size_t len, bool *nomem)
+{
+    char *copy = NULL;
+
+    *nomem = false;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (body[i] != '\\')
+            continue;
+        if (body[i + 1] == 'u' && i + 5 < len &&
+            memcmp(body + i + 2, "0000", 4) == 0) {
+            if (!copy) {
+                copy = malloc(len);
+                if (!copy) {
+                    *nomem = true;
+                    return NULL;
+                }
+                memcpy(copy, body, len);
+            }
+            copy[i + 5] = '1';
+        }
+        i++;
+    }
+    return copy;
+}
+
 azidt_err azidt_admission_parse(const char *body, size_t len,
                                 struct azidt_admission_request **out, char *err,
                                 size_t errlen)
 {
     struct azidt_admission_request *req = NULL;
     const cJSON *request = NULL;
+    char *copy = NULL;
+    bool nomem;
     azidt_err rc = AZIDT_ERR_INVALID;
 
     set_err(err, errlen, "%s", "");
@@ -224,7 +260,13 @@ azidt_err azidt_admission_parse(const char *body, size_t len,
         set_err(err, errlen, "out of memory");
         return AZIDT_ERR_NOMEM;
     }
-    req->review = cJSON_ParseWithLength(body, len);
+    copy = replace_nul_escapes(body, len, &nomem);
+    if (nomem) {
+        set_err(err, errlen, "out of memory");
+        rc = AZIDT_ERR_NOMEM;
+        goto out;
+    }
+    req->review = cJSON_ParseWithLength(copy ? copy : body, len);
     if (!req->review) {
         set_err(err, errlen, "body is not valid JSON");
         goto out;
@@ -248,6 +290,7 @@ azidt_err azidt_admission_parse(const char *body, size_t len,
     rc = AZIDT_OK;
 
 out:
+    free(copy);
     azidt_admission_request_free(req);
     return rc;
 }

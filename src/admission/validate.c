@@ -179,11 +179,14 @@ char *azidt_validate_quote(const char *value, char *buf, size_t buflen)
         if (len == 0 || cp < 0x20 || cp == 0x7f) {
             static const char hex[] = "0123456789abcdef";
 
-            if (*p == '\n' || *p == '\t' || *p == '\r') {
-                buf[w++] = '\\';
-                buf[w++] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+            buf[w++] = '\\';
+            if (*p == '\n') {
+                buf[w++] = 'n';
+            } else if (*p == '\t') {
+                buf[w++] = 't';
+            } else if (*p == '\r') {
+                buf[w++] = 'r';
             } else {
-                buf[w++] = '\\';
                 buf[w++] = 'x';
                 buf[w++] = hex[*p >> 4];
                 buf[w++] = hex[*p & 0x0f];
@@ -521,7 +524,7 @@ static void check_unknown_fields(const cJSON *object, const char *path,
                                  struct azidt_validate_result *result)
 {
     const cJSON *item;
-    char quoted[AZIDT_QUOTE_MAX];
+    char quoted[AZIDT_QUOTE_MAX], full[FIELD_PATH_MAX];
 
     cJSON_ArrayForEach(item, object)
     {
@@ -543,15 +546,16 @@ static void check_unknown_fields(const cJSON *object, const char *path,
             snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
                      i ? ", " : "", known[i]);
         }
-        azidt_validate_quote(item->string, quoted, sizeof(quoted));
+        snprintf(full, sizeof(full), "%s.%s", path, item->string);
+        azidt_validate_quote(full, quoted, sizeof(quoted));
         if (best)
             add_error(result,
-                      "%s: Unknown field: %s: did you mean \"%s\"? The "
-                      "fields of %s are %s",
-                      path, quoted, best, path, list);
+                      "unknown field %s: did you mean \"%s\"? The fields of "
+                      "%s are %s",
+                      quoted, best, path, list);
         else
-            add_error(result, "%s: Unknown field: %s: the fields of %s are %s",
-                      path, quoted, path, list);
+            add_error(result, "unknown field %s: the fields of %s are %s",
+                      quoted, path, list);
     }
 }
 

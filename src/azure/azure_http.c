@@ -424,7 +424,11 @@ static void extract_azure_error(struct azidt_azure_response *resp)
         const cJSON *desc =
             cJSON_GetObjectItemCaseSensitive(resp->json, "error_description");
 
-        if (cJSON_IsNumber(first))
+        /* The description starts with "AADSTSnnn:" in real responses, so
+         * the number goes into the code only when it is missing there. */
+        if (cJSON_IsNumber(first) &&
+            !(cJSON_IsString(desc) &&
+              strncmp(desc->valuestring, "AADSTS", 6) == 0))
             snprintf(resp->error_code, sizeof(resp->error_code),
                      "%.100s AADSTS%.0f", error->valuestring,
                      first->valuedouble);
@@ -718,11 +722,12 @@ static azidt_err plan_retry(const struct azidt_azure_request *req,
                     : AZIDT_AZURE_MAX_DELAY_MS;
         if (delay + MIN_ATTEMPT_MS > remaining) {
             snprintf(err, errlen,
-                     "%s failed: %s; Azure asked to retry after %lld ms, "
+                     "%s failed: %s; Azure requested a retry after %lld ms, "
                      "later than the deadline (%lld ms left), so the call "
-                     "gave up after %u attempts; retrying later may help",
+                     "gave up after %u attempt%s; retrying later may help",
                      req->operation, answer, (long long)resp->retry_after_ms,
-                     (long long)remaining, resp->attempts);
+                     (long long)remaining, resp->attempts,
+                     resp->attempts == 1 ? "" : "s");
             return last == AZIDT_ERR_THROTTLED ? AZIDT_ERR_THROTTLED
                                                : AZIDT_ERR_TIMEOUT;
         }

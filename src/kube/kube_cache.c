@@ -475,6 +475,8 @@ azidt_err azidt_kube_cache_new(const struct azidt_kube_cache_options *opts,
     c->watch_opts.namespace = c->namespace;
     c->watch_opts.label_selector = c->label_selector;
     c->watch_opts.field_selector = c->field_selector;
+    /* The cache needs the full list to know what exists. */
+    c->watch_opts.start_resource_version = NULL;
     *out = c;
     return AZIDT_OK;
 }

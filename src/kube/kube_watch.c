@@ -372,8 +372,11 @@ static azidt_err do_watch(struct azidt_kube_watch *w)
 static void *watch_main(void *arg)
 {
     struct azidt_kube_watch *w = arg;
-    bool need_list = true;
+    bool need_list = w->rv == NULL;
     long backoff = 0;
+
+    if (!need_list && !atomic_exchange(&w->synced, true) && w->h.synced_cb)
+        w->h.synced_cb(w->h.ctx);
 
     while (!atomic_load(&w->stopping)) {
         azidt_err rc;
@@ -477,7 +480,8 @@ azidt_err azidt_kube_watch_start(struct azidt_kube_client *client,
         !dup_opt(&w->plural, res->plural) ||
         !dup_opt(&w->namespace, res->namespaced ? opts->namespace : NULL) ||
         !dup_opt(&w->label_selector, opts->label_selector) ||
-        !dup_opt(&w->field_selector, opts->field_selector)) {
+        !dup_opt(&w->field_selector, opts->field_selector) ||
+        !dup_opt(&w->rv, opts->start_resource_version)) {
         watch_free(w);
         return AZIDT_ERR_NOMEM;
     }

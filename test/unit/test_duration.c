@@ -45,8 +45,8 @@ START_TEST(duration_parses_valid)
     int64_t ns = 42;
     char err[128] = "";
 
-    ck_assert_msg(azidt_duration_parse(valid[_i].text, &ns, err,
-                                       sizeof(err)) == AZIDT_OK,
+    ck_assert_msg(azidt_duration_parse(valid[_i].text, &ns, err, sizeof(err)) ==
+                      AZIDT_OK,
                   "%s: %s", valid[_i].text, err);
     ck_assert_int_eq(ns, valid[_i].ns);
 }
@@ -83,9 +83,9 @@ START_TEST(duration_rejects_invalid)
     int64_t ns = 42;
     char err[128] = "";
 
-    ck_assert_int_eq(azidt_duration_parse(invalid[_i].text, &ns, err,
-                                          sizeof(err)),
-                     AZIDT_ERR_INVALID);
+    ck_assert_int_eq(
+        azidt_duration_parse(invalid[_i].text, &ns, err, sizeof(err)),
+        AZIDT_ERR_INVALID);
     ck_assert_int_eq(ns, 42);
     ck_assert_msg(strstr(err, invalid[_i].reason) != NULL,
                   "%s: got reason \"%s\"", invalid[_i].text, err);
@@ -96,12 +96,9 @@ static const struct {
     const char *text;
     const char *reason;
 } not_positive[] = {
-    {"0", "duration is zero"},
-    {"0s", "duration is zero"},
-    {"0h0m", "duration is zero"},
-    {"-1h", "duration is negative"},
-    {"-1ns", "duration is negative"},
-    {"30d", "unknown unit \"d\""},
+    {"0", "duration is zero"},        {"0s", "duration is zero"},
+    {"0h0m", "duration is zero"},     {"-1h", "duration is negative"},
+    {"-1ns", "duration is negative"}, {"30d", "unknown unit \"d\""},
 };
 
 START_TEST(duration_positive_rejects)
@@ -185,8 +182,7 @@ int main(void)
 
     tcase_add_loop_test(tc, duration_parses_valid, 0, COUNT(valid));
     tcase_add_loop_test(tc, duration_rejects_invalid, 0, COUNT(invalid));
-    tcase_add_loop_test(tc, duration_positive_rejects, 0,
-                        COUNT(not_positive));
+    tcase_add_loop_test(tc, duration_positive_rejects, 0, COUNT(not_positive));
     tcase_add_test(tc, duration_positive_accepts);
     tcase_add_test(tc, duration_null_is_invalid);
     tcase_add_loop_test(tc, duration_formats_like_go, 0, COUNT(formats));

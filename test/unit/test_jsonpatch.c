@@ -71,9 +71,9 @@ static void build_ops(cJSON *patch)
     ck_assert_int_eq(azidt_jsonpatch_add(patch, "/metadata/finalizers/-",
                                          cJSON_CreateString("x/y")),
                      AZIDT_OK);
-    ck_assert_int_eq(azidt_jsonpatch_replace(patch, "/spec/a",
-                                             cJSON_CreateNumber(1)),
-                     AZIDT_OK);
+    ck_assert_int_eq(
+        azidt_jsonpatch_replace(patch, "/spec/a", cJSON_CreateNumber(1)),
+        AZIDT_OK);
     ck_assert_int_eq(azidt_jsonpatch_remove(patch, "/spec/b"), AZIDT_OK);
 }
 
@@ -94,8 +94,7 @@ START_TEST(jsonpatch_rejects_null_value)
 {
     cJSON *patch = azidt_jsonpatch_new();
 
-    ck_assert_int_eq(azidt_jsonpatch_add(patch, "/a", NULL),
-                     AZIDT_ERR_INVALID);
+    ck_assert_int_eq(azidt_jsonpatch_add(patch, "/a", NULL), AZIDT_ERR_INVALID);
     ck_assert_int_eq(cJSON_GetArraySize(patch), 0);
     cJSON_Delete(patch);
 }
@@ -105,10 +104,10 @@ START_TEST(jsonpatch_rejects_null_path)
 {
     cJSON *patch = azidt_jsonpatch_new();
 
-    /* The value is consumed even on failure, so ASan sees no leak. */
-    ck_assert_int_eq(azidt_jsonpatch_replace(patch, NULL,
-                                             cJSON_CreateString("v")),
-                     AZIDT_ERR_INVALID);
+    /* The value is consumed even on failure, so ASan reports no leak. */
+    ck_assert_int_eq(
+        azidt_jsonpatch_replace(patch, NULL, cJSON_CreateString("v")),
+        AZIDT_ERR_INVALID);
     ck_assert_int_eq(azidt_jsonpatch_remove(NULL, "/a"), AZIDT_ERR_INVALID);
     cJSON_Delete(patch);
 }

@@ -20,8 +20,8 @@ static const char base_review[] =
 /* Parse base_review after setting path to the JSON text value (NULL
  * removes the member). */
 static azidt_err parse_modified(const char *path, const char *value,
-                                struct azidt_admission_request **req,
-                                char *err, size_t errlen)
+                                struct azidt_admission_request **req, char *err,
+                                size_t errlen)
 {
     cJSON *doc = cJSON_Parse(base_review);
     char *text;
@@ -83,8 +83,8 @@ START_TEST(review_rejects_malformed)
                                     &req, err, sizeof(err)),
                      AZIDT_ERR_INVALID);
     ck_assert_ptr_null(req);
-    ck_assert_msg(strstr(err, malformed[_i].reason) != NULL,
-                  "%s: got \"%s\"", malformed[_i].path, err);
+    ck_assert_msg(strstr(err, malformed[_i].reason) != NULL, "%s: got \"%s\"",
+                  malformed[_i].path, err);
 }
 END_TEST
 
@@ -106,9 +106,9 @@ START_TEST(review_rejects_bad_body)
     char err[256] = "";
     const char *body = bad_bodies[_i].body;
 
-    ck_assert_int_eq(azidt_admission_parse(body, strlen(body), &req, err,
-                                           sizeof(err)),
-                     AZIDT_ERR_INVALID);
+    ck_assert_int_eq(
+        azidt_admission_parse(body, strlen(body), &req, err, sizeof(err)),
+        AZIDT_ERR_INVALID);
     ck_assert_ptr_null(req);
     ck_assert_str_eq(err, bad_bodies[_i].reason);
 }
@@ -120,9 +120,9 @@ START_TEST(review_respects_length)
     char err[256] = "";
 
     /* Only the first 10 bytes count, so the document is cut short. */
-    ck_assert_int_eq(azidt_admission_parse(base_review, 10, &req, err,
-                                           sizeof(err)),
-                     AZIDT_ERR_INVALID);
+    ck_assert_int_eq(
+        azidt_admission_parse(base_review, 10, &req, err, sizeof(err)),
+        AZIDT_ERR_INVALID);
     ck_assert_str_eq(err, "body is not valid JSON");
 }
 END_TEST
@@ -176,9 +176,9 @@ START_TEST(review_defaults_optional_fields)
     test_set_path(doc, "request.kind.group", NULL);
     test_set_path(doc, "request.object.metadata", NULL);
     text = cJSON_PrintUnformatted(doc);
-    ck_assert_int_eq(azidt_admission_parse(text, strlen(text), &req, err,
-                                           sizeof(err)),
-                     AZIDT_OK);
+    ck_assert_int_eq(
+        azidt_admission_parse(text, strlen(text), &req, err, sizeof(err)),
+        AZIDT_OK);
     ck_assert_str_eq(req->namespace_, "");
     ck_assert_str_eq(req->username, "");
     ck_assert_str_eq(req->group, "");
@@ -195,9 +195,9 @@ START_TEST(review_parses_dry_run)
     struct azidt_admission_request *req = NULL;
     char err[256] = "";
 
-    ck_assert_int_eq(parse_modified("request.dryRun", "true", &req, err,
-                                    sizeof(err)),
-                     AZIDT_OK);
+    ck_assert_int_eq(
+        parse_modified("request.dryRun", "true", &req, err, sizeof(err)),
+        AZIDT_OK);
     ck_assert(req->dry_run);
     azidt_admission_request_free(req);
 }
@@ -215,9 +215,9 @@ START_TEST(review_parses_delete)
                   cJSON_Parse("{\"metadata\":{\"name\":\"old\"}}"));
     test_set_path(doc, "request.subResource", cJSON_CreateString("status"));
     text = cJSON_PrintUnformatted(doc);
-    ck_assert_int_eq(azidt_admission_parse(text, strlen(text), &req, err,
-                                           sizeof(err)),
-                     AZIDT_OK);
+    ck_assert_int_eq(
+        azidt_admission_parse(text, strlen(text), &req, err, sizeof(err)),
+        AZIDT_OK);
     ck_assert_int_eq(req->operation, AZIDT_OP_DELETE);
     ck_assert_ptr_null(req->object);
     ck_assert_ptr_nonnull(req->old_object);
@@ -226,6 +226,40 @@ START_TEST(review_parses_delete)
     azidt_admission_request_free(req);
     free(text);
     cJSON_Delete(doc);
+}
+END_TEST
+
+static const struct {
+    const char *name;     /* JSON text of request.object.metadata.name */
+    const char *expected; /* the string the handlers see */
+} nul_cases[] = {
+    {"\"good\\u0000BAD\"", "good\001BAD"}, {"\"\\u0000\\u0000\"", "\001\001"},
+    {"\"a\\\\u0000\"", "a\\u0000"}, /* an escaped backslash, no NUL */
+    {"\"a\\u00001\"", "a\0011"},           {"\"a\\u0001\"", "a\001"},
+};
+
+/* cJSON would end the string at the NUL, so the parse shows U+0001,
+ * which string rules reject, instead of a shortened value. */
+START_TEST(review_keeps_nul_visible)
+{
+    static const char marker[] = "\"azure-kv-access-test\"";
+    struct azidt_admission_request *req = NULL;
+    const char *name = nul_cases[_i].name;
+    const char *at = strstr(base_review, marker);
+    size_t head = (size_t)(at - base_review);
+    char *body = malloc(sizeof(base_review) + strlen(name));
+    char err[256] = "";
+
+    ck_assert_ptr_nonnull(at);
+    memcpy(body, base_review, head);
+    strcpy(body + head, name);
+    strcat(body, at + strlen(marker));
+    ck_assert_int_eq(
+        azidt_admission_parse(body, strlen(body), &req, err, sizeof(err)),
+        AZIDT_OK);
+    ck_assert_str_eq(req->name, nul_cases[_i].expected);
+    azidt_admission_request_free(req);
+    free(body);
 }
 END_TEST
 
@@ -298,8 +332,8 @@ START_TEST(response_denial_has_status)
     azidt_admission_deny(&resp, 422, "spec.%s: bad", "podSelector");
     resp.reason = strdup("Invalid");
     doc = response_of("uid-2", &resp);
-    status = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "response"),
-                                 "status");
+    status =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "response"), "status");
     ck_assert(cJSON_IsFalse(
         cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "response"), "allowed")));
     ck_assert_int_eq(cJSON_GetObjectItem(status, "code")->valueint, 422);
@@ -319,8 +353,8 @@ START_TEST(response_denial_code_at_least_400)
 
     azidt_admission_deny(&resp, 200, "no");
     doc = response_of("uid-3", &resp);
-    status = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "response"),
-                                 "status");
+    status =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "response"), "status");
     ck_assert_int_eq(cJSON_GetObjectItem(status, "code")->valueint, 403);
     cJSON_Delete(doc);
     azidt_admission_response_clear(&resp);
@@ -389,8 +423,8 @@ START_TEST(response_carries_warnings)
     ck_assert_int_eq(azidt_admission_warn(&resp, "first %d", 1), AZIDT_OK);
     ck_assert_int_eq(azidt_admission_warn(&resp, "second"), AZIDT_OK);
     doc = response_of("uid-7", &resp);
-    warnings = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "response"),
-                                   "warnings");
+    warnings =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "response"), "warnings");
     ck_assert_int_eq(cJSON_GetArraySize(warnings), 2);
     ck_assert_str_eq(cJSON_GetArrayItem(warnings, 0)->valuestring, "first 1");
     ck_assert_str_eq(cJSON_GetArrayItem(warnings, 1)->valuestring, "second");
@@ -447,6 +481,7 @@ int main(void)
     tcase_add_test(parse, review_parses_dry_run);
     tcase_add_test(parse, review_parses_delete);
     tcase_add_test(parse, review_update_needs_old_object);
+    tcase_add_loop_test(parse, review_keeps_nul_visible, 0, COUNT(nul_cases));
     suite_add_tcase(suite, parse);
 
     tcase_add_test(respond, response_allows_with_uid);
