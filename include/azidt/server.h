@@ -73,9 +73,9 @@ struct azidt_route {
 struct azidt_server;
 
 /*
- * Create a server for cfg (copied where needed) that serves the pairs of
- * store, which must outlive the server. Adds the readiness checks
- * "certificate" and "listener". Returns AZIDT_ERR_NOMEM.
+ * Create a server for cfg that serves the pairs of store. The struct is
+ * copied, but its strings and store must outlive the server. Adds the
+ * readiness checks "certificate" and "listener". Returns AZIDT_ERR_NOMEM.
  */
 azidt_err azidt_server_create(const struct azidt_server_config *cfg,
                               struct azidt_tls_store *store,

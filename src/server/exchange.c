@@ -84,7 +84,7 @@ static enum MHD_Result queue_text(struct exchange *ex, unsigned status,
 }
 
 /*
- * Reject bad input with status and a message that says what was wrong.
+ * Reject bad input with status and a message that states what was wrong.
  * The message is logged too; it never contains the body.
  */
 static enum MHD_Result reject(struct exchange *ex, unsigned status,
@@ -246,15 +246,15 @@ static enum MHD_Result finish_admission(struct exchange *ex)
 }
 
 /* Append a piece of the body, or count it as discarded once the body is
- * over the limit. Returns false when the client keeps sending far past
- * the limit, so the connection is closed without reading the rest. */
+ * over the limit. Returns false when the body grows past twice the
+ * limit, so the connection is closed without reading the rest. */
 static bool append_body(struct exchange *ex, const char *data, size_t size)
 {
     size_t max = azidt_exchange_config(ex->server)->max_body_bytes;
 
     if (!ex->too_large && size > max - ex->body_len) {
         /* Over the limit while streaming (chunked, or a Content-Length
-         * that lied): drop what was read and answer 413 at the end. */
+         * that lied): drop what was read and respond 413 at the end. */
         ex->too_large = true;
         free(ex->body);
         ex->body = NULL;

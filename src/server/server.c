@@ -195,7 +195,7 @@ bool azidt_exchange_readiness(struct azidt_server *server, char *buf,
     return ready;
 }
 
-/* Accessors for exchange.c, which handles one request at a time. */
+/* Accessors for exchange.c, which runs each request. */
 const struct azidt_server_config *
 azidt_exchange_config(struct azidt_server *server)
 {
