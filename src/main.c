@@ -138,9 +138,9 @@ int main(int argc, char **argv)
     }
     if (azidt_server_create(&cfg.server, store, &server) ||
         add_routes(server, &handlers) ||
-        (identity && azidt_server_add_ready_check(
-                         server, "controller", azidt_identity_service_ready,
-                         identity))) {
+        (identity && azidt_server_add_ready_check(server, "controller",
+                                                  azidt_identity_service_ready,
+                                                  identity))) {
         AZIDT_LOG_ERROR("cannot set up the server routes");
         goto out;
     }

@@ -43,8 +43,8 @@ struct azidt_identity_spec {
  * or malformed, AZIDT_ERR_NOMEM, or AZIDT_OK. On failure spec is cleared.
  */
 azidt_err azidt_identity_spec_parse(const cJSON *object,
-                                    struct azidt_identity_spec *spec,
-                                    char *err, size_t errlen);
+                                    struct azidt_identity_spec *spec, char *err,
+                                    size_t errlen);
 
 /* Free what spec owns and zero it. Accepts a zeroed spec. */
 void azidt_identity_spec_clear(struct azidt_identity_spec *spec);

@@ -189,8 +189,7 @@ static void provision_identity(const struct azidt_handler_ctx *hctx,
                        "namespace", req->namespace_, "name", req->name,
                        "elapsed_ms", elapsed, "error", err);
         azidt_admission_deny(
-            resp, code,
-            "AzureIdentityTerminator %s/%s was not created: %s%s",
+            resp, code, "AzureIdentityTerminator %s/%s was not created: %s%s",
             req->namespace_, req->name, err,
             code == 503 ? " (Azure was slow or unavailable: retrying the "
                           "request may succeed)"

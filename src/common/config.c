@@ -96,8 +96,8 @@ static const struct option options[] = {
      "64"},
     {"log-level", "AZIDT_LOG_LEVEL", OPT_LOG_LEVEL, FIELD(log_level), 0, 0,
      "LEVEL", "lowest log level written: debug, info, warn or error", "info"},
-    {"provisioning", "AZIDT_PROVISIONING", OPT_SWITCH,
-     FIELD(identity.enabled), 0, 0, "enabled|disabled",
+    {"provisioning", "AZIDT_PROVISIONING", OPT_SWITCH, FIELD(identity.enabled),
+     0, 0, "enabled|disabled",
      "enabled: create Azure identities at admission and run the controller "
      "(needs the AZURE_* variables and Kubernetes access); disabled: "
      "validate only",
@@ -112,9 +112,8 @@ static const struct option options[] = {
      "name that marks this cluster's Azure applications; keep it stable "
      "for the cluster's life",
      "(uid of the kube-system namespace)"},
-    {"instance", "POD_NAME", OPT_STRING, FIELD(identity.instance), 0, 0,
-     "NAME", "this replica's name, shown as the source of Events",
-     "(host name)"},
+    {"instance", "POD_NAME", OPT_STRING, FIELD(identity.instance), 0, 0, "NAME",
+     "this replica's name, shown as the source of Events", "(host name)"},
     {"undo-reserve", "AZIDT_UNDO_RESERVE", OPT_DURATION,
      FIELD(identity.undo_reserve_ms), 0, 20 * SECOND_MS, "DURATION",
      "part of the admission deadline kept to undo a failed create in Azure "

@@ -233,8 +233,7 @@ static void *sweeper_main(void *arg)
 /* --- Events ------------------------------------------------------------- */
 
 void controller_event(struct azidt_controller *ctrl, const cJSON *object,
-                      const char *type, const char *reason,
-                      const char *message)
+                      const char *type, const char *reason, const char *message)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
     struct azidt_kube_event event = {
@@ -244,8 +243,8 @@ void controller_event(struct azidt_controller *ctrl, const cJSON *object,
             cJSON_GetObjectItemCaseSensitive(meta, "namespace")),
         .name = cJSON_GetStringValue(
             cJSON_GetObjectItemCaseSensitive(meta, "name")),
-        .uid = cJSON_GetStringValue(
-            cJSON_GetObjectItemCaseSensitive(meta, "uid")),
+        .uid =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid")),
         .type = type,
         .reason = reason,
         .message = message,

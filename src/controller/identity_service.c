@@ -59,8 +59,8 @@ static azidt_err start_kube(const struct azidt_identity_config *cfg,
                             size_t errlen)
 {
     struct azidt_kubeconfig *kc = NULL;
-    azidt_err rc = azidt_kubeconfig_load_default(cfg->kubeconfig, NULL, &kc,
-                                                 err, errlen);
+    azidt_err rc =
+        azidt_kubeconfig_load_default(cfg->kubeconfig, NULL, &kc, err, errlen);
 
     if (rc)
         return rc;
@@ -83,8 +83,8 @@ static azidt_err start_azure(struct azidt_identity_service *svc, char *err,
 }
 
 static azidt_err start_controller(const struct azidt_identity_config *cfg,
-                                  struct azidt_identity_service *svc,
-                                  char *err, size_t errlen)
+                                  struct azidt_identity_service *svc, char *err,
+                                  size_t errlen)
 {
     struct azidt_controller_config ccfg;
     char host[256] = "";
@@ -136,9 +136,9 @@ azidt_err azidt_identity_service_start(const struct azidt_identity_config *cfg,
         azidt_identity_service_stop(svc);
         return rc;
     }
-    AZIDT_LOG_INFO("provisioning enabled", "cluster_id", cluster_id,
-                   "graph", azidt_azure_client_config(svc->azure)->graph_endpoint,
-                   "arm", azidt_azure_client_config(svc->azure)->arm_endpoint);
+    AZIDT_LOG_INFO("provisioning enabled", "cluster_id", cluster_id, "graph",
+                   azidt_azure_client_config(svc->azure)->graph_endpoint, "arm",
+                   azidt_azure_client_config(svc->azure)->arm_endpoint);
     *out = svc;
     return AZIDT_OK;
 }

@@ -54,8 +54,8 @@ static bool has_finalizer(const cJSON *object)
 /* --- Status ------------------------------------------------------------- */
 
 /* Keep the condition's lastTransitionTime unless its status changes. */
-static void transition_time(const cJSON *object, const char *status,
-                            char *out, size_t size)
+static void transition_time(const cJSON *object, const char *status, char *out,
+                            size_t size)
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(object, "status");
     const cJSON *cond;
@@ -168,12 +168,12 @@ static void write_status(struct azidt_controller *ctrl, const cJSON *object,
 
     text = cJSON_PrintUnformatted(patch);
     if (!text ||
-        azidt_kube_patch(ctrl->kube, &azidt_res_terminators,
-                         meta_string(object, "namespace"),
-                         meta_string(object, "name"), AZIDT_KUBE_PATCH_MERGE,
-                         text, &(struct azidt_kube_write_options){
-                                   .subresource = "status"},
-                         azidt_deadline_in(10000), &resp))
+        azidt_kube_patch(
+            ctrl->kube, &azidt_res_terminators,
+            meta_string(object, "namespace"), meta_string(object, "name"),
+            AZIDT_KUBE_PATCH_MERGE, text,
+            &(struct azidt_kube_write_options){.subresource = "status"},
+            azidt_deadline_in(10000), &resp))
         AZIDT_LOG_WARN("failed to write status", "namespace",
                        meta_string(object, "namespace"), "name",
                        meta_string(object, "name"), "error",
@@ -235,11 +235,11 @@ static azidt_err ensure_owned(struct azidt_controller *ctrl,
         text = cJSON_PrintUnformatted(patch);
         cJSON_Delete(patch);
         azidt_kube_response_clear(&resp);
-        rc = text ? azidt_kube_patch(ctrl->kube, res, spec->namespace_,
-                                     spec->identity_name,
-                                     AZIDT_KUBE_PATCH_MERGE, text, NULL,
-                                     deadline_ms, &resp)
-                  : AZIDT_ERR_NOMEM;
+        rc = text
+                 ? azidt_kube_patch(ctrl->kube, res, spec->namespace_,
+                                    spec->identity_name, AZIDT_KUBE_PATCH_MERGE,
+                                    text, NULL, deadline_ms, &resp)
+                 : AZIDT_ERR_NOMEM;
         free(text);
         if (rc)
             snprintf(err, errlen, "failed to update %s %s/%s: %s", kind,
@@ -273,9 +273,8 @@ static azidt_err ensure_pod_identity(struct azidt_controller *ctrl,
         rc = ensure_owned(ctrl, &azidt_res_identities, "AzureIdentity", spec,
                           identity, deadline_ms, err, errlen);
         if (!rc)
-            rc = ensure_owned(ctrl, &azidt_res_bindings,
-                              "AzureIdentityBinding", spec, binding,
-                              deadline_ms, err, errlen);
+            rc = ensure_owned(ctrl, &azidt_res_bindings, "AzureIdentityBinding",
+                              spec, binding, deadline_ms, err, errlen);
     } else {
         snprintf(err, errlen, "out of memory");
     }
@@ -313,8 +312,8 @@ static azidt_err set_finalizer(struct azidt_controller *ctrl,
         cJSON_AddItemToArray(list, cJSON_CreateString(AZIDT_FINALIZER));
     cJSON_AddStringToObject(test, "op", "test");
     cJSON_AddStringToObject(test, "path", "/metadata/resourceVersion");
-    cJSON_AddStringToObject(test, "value", meta_string(object,
-                                                       "resourceVersion"));
+    cJSON_AddStringToObject(test, "value",
+                            meta_string(object, "resourceVersion"));
     cJSON_AddStringToObject(replace, "op", old ? "replace" : "add");
     cJSON_AddStringToObject(replace, "path", "/metadata/finalizers");
     cJSON_AddItemToObject(replace, "value", list);
@@ -329,8 +328,8 @@ static azidt_err set_finalizer(struct azidt_controller *ctrl,
                                  azidt_deadline_in(10000), &resp)
               : AZIDT_ERR_NOMEM;
     if (rc)
-        AZIDT_LOG_WARN("failed to update the finalizer; retrying",
-                       "namespace", meta_string(object, "namespace"), "name",
+        AZIDT_LOG_WARN("failed to update the finalizer; retrying", "namespace",
+                       meta_string(object, "namespace"), "name",
                        meta_string(object, "name"), "error", resp.message);
     free(text);
     azidt_kube_response_clear(&resp);
@@ -340,9 +339,8 @@ static azidt_err set_finalizer(struct azidt_controller *ctrl,
 /* --- Deletion ----------------------------------------------------------- */
 
 static void delete_owned(struct azidt_controller *ctrl,
-                         const struct azidt_kube_resource *res,
-                         const char *ns, const char *name, const char *uid,
-                         int64_t deadline_ms)
+                         const struct azidt_kube_resource *res, const char *ns,
+                         const char *name, const char *uid, int64_t deadline_ms)
 {
     struct azidt_kube_response resp = {0};
 
@@ -350,10 +348,10 @@ static void delete_owned(struct azidt_controller *ctrl,
             AZIDT_OK &&
         azidt_owned_is_owned_by(resp.body, uid)) {
         azidt_kube_response_clear(&resp);
-        azidt_kube_delete(ctrl->kube, res, ns, name,
-                          &(struct azidt_kube_write_options){
-                              .precondition_uid = NULL},
-                          deadline_ms, &resp);
+        azidt_kube_delete(
+            ctrl->kube, res, ns, name,
+            &(struct azidt_kube_write_options){.precondition_uid = NULL},
+            deadline_ms, &resp);
     }
     azidt_kube_response_clear(&resp);
 }
@@ -399,9 +397,8 @@ static void cleanup(struct azidt_controller *ctrl, const cJSON *object,
 
 static void fail(struct azidt_controller *ctrl, const cJSON *object,
                  const struct azidt_identity_spec *spec,
-                 const struct azidt_azure_identity *azure,
-                 const char *reason, const char *err,
-                 struct reconcile_result *result)
+                 const struct azidt_azure_identity *azure, const char *reason,
+                 const char *err, struct reconcile_result *result)
 {
     struct ready ready = {"False", reason, ""};
 
@@ -462,8 +459,7 @@ static void ensure(struct azidt_controller *ctrl, const cJSON *object,
                                 deadline - UNDO_RESERVE_MS, deadline, &azure,
                                 err, sizeof(err));
     if (rc) {
-        fail(ctrl, object, &spec, NULL, "AzureProvisioningFailed", err,
-             result);
+        fail(ctrl, object, &spec, NULL, "AzureProvisioningFailed", err, result);
         goto out;
     }
     rc = controller_ensure_secret(ctrl, &spec, &azure, deadline, &secret, err,

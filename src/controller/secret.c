@@ -100,17 +100,17 @@ static azidt_err add_password(struct azidt_controller *ctrl,
                               const struct azidt_identity_spec *spec,
                               const struct azidt_azure_identity *azure,
                               int64_t deadline_ms,
-                              struct azidt_graph_password *password,
-                              char *err, size_t errlen)
+                              struct azidt_graph_password *password, char *err,
+                              size_t errlen)
 {
     int64_t end = azidt_clock_wall_ms() + spec->secret_duration_ms;
     char display[300];
 
     snprintf(display, sizeof(display), "%s/%s", spec->namespace_,
              spec->identity_name);
-    return azidt_graph_app_add_password(
-        azidt_provisioner_client(ctrl->prov), azure->app_object_id, display,
-        end, 0, deadline_ms, password, err, errlen);
+    return azidt_graph_app_add_password(azidt_provisioner_client(ctrl->prov),
+                                        azure->app_object_id, display, end, 0,
+                                        deadline_ms, password, err, errlen);
 }
 
 static void remove_password_logged(struct azidt_controller *ctrl,
@@ -140,9 +140,9 @@ static cJSON *build_secret(const struct azidt_identity_spec *spec,
     struct azidt_owner owner = {spec->namespace_, spec->name, spec->uid};
     char now[40];
     char retire[40];
-    cJSON *secret = azidt_owned_secret(&owner, spec->identity_name,
-                                       password->secret_text, password->key_id,
-                                       password->end_date_time);
+    cJSON *secret =
+        azidt_owned_secret(&owner, spec->identity_name, password->secret_text,
+                           password->key_id, password->end_date_time);
 
     if (!secret)
         return NULL;
@@ -170,10 +170,8 @@ static azidt_err write_new_secret(struct azidt_controller *ctrl,
 {
     struct azidt_graph_password password = {0};
     struct azidt_kube_response resp = {0};
-    const char *old_key = existing
-                              ? annotation(existing,
-                                           AZIDT_SECRET_KEY_ID_ANNOTATION)
-                              : NULL;
+    const char *old_key =
+        existing ? annotation(existing, AZIDT_SECRET_KEY_ID_ANNOTATION) : NULL;
     int64_t retire = azidt_clock_wall_ms() + ctrl->cfg.secret_overlap_ms;
     cJSON *secret = NULL;
     azidt_err rc;
@@ -200,9 +198,8 @@ static azidt_err write_new_secret(struct azidt_controller *ctrl,
                                spec->identity_name, secret, NULL, deadline_ms,
                                &resp);
     } else {
-        rc = azidt_kube_create(ctrl->kube, &azidt_res_secrets,
-                               spec->namespace_, secret, NULL, deadline_ms,
-                               &resp);
+        rc = azidt_kube_create(ctrl->kube, &azidt_res_secrets, spec->namespace_,
+                               secret, NULL, deadline_ms, &resp);
     }
     if (rc) {
         snprintf(err, errlen, "failed to write Secret %s/%s: %s",
@@ -222,9 +219,9 @@ static azidt_err write_new_secret(struct azidt_controller *ctrl,
     if (old_key)
         state->retire_wall_ms = retire;
     AZIDT_LOG_INFO(existing ? "rotated client secret" : "created client secret",
-                   "namespace", spec->namespace_, "name", spec->name,
-                   "secret", spec->identity_name, "key_id", state->key_id,
-                   "expires", password.end_date_time);
+                   "namespace", spec->namespace_, "name", spec->name, "secret",
+                   spec->identity_name, "key_id", state->key_id, "expires",
+                   password.end_date_time);
 out:
     azidt_owned_free_secret(secret);
     azidt_graph_password_clear(&password);
@@ -248,8 +245,8 @@ static void retire_previous(struct azidt_controller *ctrl,
 
     if (!previous)
         return;
-    if (controller_parse_time(annotation(secret, AZIDT_SECRET_RETIRE_ANNOTATION),
-                              &retire) &&
+    if (controller_parse_time(
+            annotation(secret, AZIDT_SECRET_RETIRE_ANNOTATION), &retire) &&
         retire > azidt_clock_wall_ms()) {
         state->retire_wall_ms = retire;
         return;
@@ -306,9 +303,8 @@ static const char *rotation_reason(const struct azidt_identity_spec *spec,
         return "the Secret holds no client secret";
     if (!app_has_key(azure->app, key_id))
         return "the application no longer has the stored client secret";
-    if (!controller_parse_time(annotation(secret,
-                                          AZIDT_SECRET_EXPIRY_ANNOTATION),
-                               expiry))
+    if (!controller_parse_time(
+            annotation(secret, AZIDT_SECRET_EXPIRY_ANNOTATION), expiry))
         return "the Secret does not record the expiry";
     if (azidt_clock_wall_ms() >= *expiry - spec->renew_before_ms)
         return "the client secret is due for rotation";
@@ -353,8 +349,8 @@ azidt_err controller_ensure_secret(struct azidt_controller *ctrl,
     }
     why = rotation_reason(spec, azure, resp.body, &expiry);
     if (why) {
-        AZIDT_LOG_INFO("replacing client secret", "namespace",
-                       spec->namespace_, "name", spec->name, "reason", why);
+        AZIDT_LOG_INFO("replacing client secret", "namespace", spec->namespace_,
+                       "name", spec->name, "reason", why);
         remove_stray_passwords(
             ctrl, azure, annotation(resp.body, AZIDT_SECRET_KEY_ID_ANNOTATION),
             annotation(resp.body, AZIDT_SECRET_PREVIOUS_KEY_ANNOTATION),
@@ -371,8 +367,9 @@ azidt_err controller_ensure_secret(struct azidt_controller *ctrl,
     snprintf(state->key_id, sizeof(state->key_id), "%s",
              annotation(resp.body, AZIDT_SECRET_KEY_ID_ANNOTATION));
     state->expiry_wall_ms = expiry;
-    controller_parse_time(annotation(resp.body, AZIDT_SECRET_ROTATED_ANNOTATION),
-                          &state->rotated_wall_ms);
+    controller_parse_time(
+        annotation(resp.body, AZIDT_SECRET_ROTATED_ANNOTATION),
+        &state->rotated_wall_ms);
     state->plain = decode_secret(resp.body);
 out:
     azidt_kube_response_clear(&resp);

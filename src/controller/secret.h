@@ -15,9 +15,9 @@
 struct azidt_controller;
 
 struct secret_state {
-    bool changed;           /* a new password was written this time */
-    bool rotated;           /* ... and it replaced an older one */
-    bool conflict;          /* a Secret of that name belongs to someone else */
+    bool changed;  /* a new password was written this time */
+    bool rotated;  /* ... and it replaced an older one */
+    bool conflict; /* a Secret of that name belongs to someone else */
     char key_id[AZIDT_GRAPH_ID_MAX];
     int64_t expiry_wall_ms;  /* when the stored password expires */
     int64_t rotated_wall_ms; /* when it was created */

@@ -25,7 +25,8 @@ static bool tag_value(const cJSON *app, const char *prefix, char *out,
 
     cJSON_ArrayForEach(tag, cJSON_GetObjectItemCaseSensitive(app, "tags"))
     {
-        if (cJSON_IsString(tag) && strncmp(tag->valuestring, prefix, len) == 0) {
+        if (cJSON_IsString(tag) &&
+            strncmp(tag->valuestring, prefix, len) == 0) {
             snprintf(out, size, "%s", tag->valuestring + len);
             return true;
         }

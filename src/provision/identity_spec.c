@@ -16,9 +16,8 @@ static const cJSON *child(const cJSON *node, const char *name)
 
 /* Copy the string at node into *out. A missing node is an error only when
  * required; *out is then "" when not required. */
-static azidt_err copy_string(const cJSON *node, const char *path,
-                             bool required, char **out, char *err,
-                             size_t errlen)
+static azidt_err copy_string(const cJSON *node, const char *path, bool required,
+                             char **out, char *err, size_t errlen)
 {
     const char *value = "";
 
@@ -125,8 +124,8 @@ static azidt_err parse_roles(const cJSON *spec_node,
 }
 
 azidt_err azidt_identity_spec_parse(const cJSON *object,
-                                    struct azidt_identity_spec *spec,
-                                    char *err, size_t errlen)
+                                    struct azidt_identity_spec *spec, char *err,
+                                    size_t errlen)
 {
     const cJSON *meta = child(object, "metadata");
     const cJSON *spec_node = child(object, "spec");
@@ -150,10 +149,10 @@ azidt_err azidt_identity_spec_parse(const cJSON *object,
         rc = copy_string(child(meta, "uid"), "metadata.uid", false, &spec->uid,
                          err, errlen);
     if (!rc)
-        rc = copy_string(child(child(spec_node, "appRegistration"),
-                               "displayName"),
-                         "spec.appRegistration.displayName", true,
-                         &spec->display_name, err, errlen);
+        rc = copy_string(
+            child(child(spec_node, "appRegistration"), "displayName"),
+            "spec.appRegistration.displayName", true, &spec->display_name, err,
+            errlen);
     if (!rc)
         rc = copy_string(child(spec_node, "azureIdentityName"),
                          "spec.azureIdentityName", true, &spec->identity_name,

@@ -122,18 +122,17 @@ static azidt_err resolve_roles(struct azidt_provisioner *prov,
         return rc;
     }
     wanted[0].scope = wanted[0].scope_buf;
-    rc = azidt_arm_role_definition_id(prov->client, "Reader", deadline_ms,
-                                      wanted[0].role_definition_id,
-                                      sizeof(wanted[0].role_definition_id),
-                                      reason, sizeof(reason));
+    rc = azidt_arm_role_definition_id(
+        prov->client, "Reader", deadline_ms, wanted[0].role_definition_id,
+        sizeof(wanted[0].role_definition_id), reason, sizeof(reason));
     for (size_t i = 0; !rc && i < spec->role_count; i++) {
         struct wanted_role *w = &wanted[i + 1];
 
         w->scope = spec->roles[i].scope;
-        rc = azidt_arm_role_definition_id(
-            prov->client, spec->roles[i].role, deadline_ms,
-            w->role_definition_id, sizeof(w->role_definition_id), reason,
-            sizeof(reason));
+        rc = azidt_arm_role_definition_id(prov->client, spec->roles[i].role,
+                                          deadline_ms, w->role_definition_id,
+                                          sizeof(w->role_definition_id), reason,
+                                          sizeof(reason));
         if (rc == AZIDT_ERR_NOT_FOUND) {
             snprintf(err, errlen,
                      "spec.roleAssignments[%zu].role: role \"%s\" was not "
@@ -155,9 +154,9 @@ static azidt_err check_resource_group(struct azidt_provisioner *prov,
                                       size_t errlen)
 {
     char reason[512];
-    azidt_err rc = azidt_arm_resource_group_get(
-        prov->client, spec->resource_group, deadline_ms, NULL, reason,
-        sizeof(reason));
+    azidt_err rc =
+        azidt_arm_resource_group_get(prov->client, spec->resource_group,
+                                     deadline_ms, NULL, reason, sizeof(reason));
 
     if (rc == AZIDT_ERR_NOT_FOUND)
         snprintf(err, errlen,
@@ -188,8 +187,8 @@ static bool assignment_wanted(const struct azidt_arm_role_assignment *have,
 static azidt_err prune_assignments(struct azidt_provisioner *prov,
                                    const char *principal_id,
                                    const struct wanted_role *wanted,
-                                   size_t count, int64_t deadline_ms,
-                                   char *err, size_t errlen)
+                                   size_t count, int64_t deadline_ms, char *err,
+                                   size_t errlen)
 {
     const struct azidt_azure_config *cfg =
         azidt_azure_client_config(prov->client);
@@ -222,11 +221,9 @@ static void undo_created(struct azidt_provisioner *prov,
     char reason[512];
 
     for (size_t i = out->assignment_count; i-- > 0;) {
-        if (assignment_created[i] &&
-            azidt_arm_role_assignment_delete(prov->client,
-                                             out->assignments[i].id,
-                                             deadline_ms, reason,
-                                             sizeof(reason)))
+        if (assignment_created[i] && azidt_arm_role_assignment_delete(
+                                         prov->client, out->assignments[i].id,
+                                         deadline_ms, reason, sizeof(reason)))
             AZIDT_LOG_WARN("failed to undo a role assignment; the reaper "
                            "removes it later",
                            "assignment", out->assignments[i].id, "error",
@@ -261,10 +258,9 @@ static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
     for (int i = 0; i < APP_TAG_COUNT; i++)
         tag_ptrs[i] = tags[i];
 
-    rc = azidt_graph_app_upsert(prov->client, out->unique_name,
-                                spec->display_name, tag_ptrs, APP_TAG_COUNT,
-                                deadline_ms, &app, &out->app_created, err,
-                                errlen);
+    rc = azidt_graph_app_upsert(
+        prov->client, out->unique_name, spec->display_name, tag_ptrs,
+        APP_TAG_COUNT, deadline_ms, &app, &out->app_created, err, errlen);
     if (rc)
         return rc;
     snprintf(out->app_object_id, sizeof(out->app_object_id), "%s", app.id);
@@ -273,10 +269,16 @@ static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
     app.json = NULL;
     azidt_graph_app_clear(&app);
 
-    rc = azidt_graph_sp_create(prov->client, out->client_id,
-                               (const char *const *)spec->tags,
-                               spec->tag_count, deadline_ms, &sp, &sp_created,
-                               err, errlen);
+    /* An application that existed usually has its principal: read it
+     * first rather than draw a 409 from every reconcile. */
+    rc = AZIDT_ERR_NOT_FOUND;
+    if (!out->app_created)
+        rc = azidt_graph_sp_get_by_app_id(prov->client, out->client_id, 0,
+                                          deadline_ms, &sp, err, errlen);
+    if (rc == AZIDT_ERR_NOT_FOUND)
+        rc = azidt_graph_sp_create(
+            prov->client, out->client_id, (const char *const *)spec->tags,
+            spec->tag_count, deadline_ms, &sp, &sp_created, err, errlen);
     if (rc)
         return rc;
     snprintf(out->sp_object_id, sizeof(out->sp_object_id), "%s", sp.id);
@@ -404,8 +406,7 @@ azidt_err azidt_provision_teardown_app(struct azidt_provisioner *prov,
                                       &sp, err, errlen);
     if (rc == AZIDT_OK) {
         /* No assignment is wanted any more, so prune removes them all. */
-        rc = prune_assignments(prov, sp.id, NULL, 0, deadline_ms, err,
-                               errlen);
+        rc = prune_assignments(prov, sp.id, NULL, 0, deadline_ms, err, errlen);
         azidt_graph_sp_clear(&sp);
     } else if (rc == AZIDT_ERR_NOT_FOUND) {
         rc = AZIDT_OK;
@@ -429,9 +430,8 @@ azidt_err azidt_provision_teardown(struct azidt_provisioner *prov,
         return AZIDT_OK;
     if (rc)
         return rc;
-    rc = azidt_provision_teardown_app(prov, found.app_object_id,
-                                      found.client_id, deadline_ms, err,
-                                      errlen);
+    rc = azidt_provision_teardown_app(
+        prov, found.app_object_id, found.client_id, deadline_ms, err, errlen);
     azidt_azure_identity_clear(&found);
     return rc;
 }

@@ -5,7 +5,7 @@
 # closes with "N passed, N failed". A failing case prints the kubectl
 # command, its output, and the tails of the apiserver and webhook logs.
 #
-# Usage: test/e2e/run.sh WEBHOOK_BINARY [CASE...]
+# Usage: test/e2e/run.sh WEBHOOK_BINARY EMULATOR_BINARY [CASE...]
 #   CASE  run only the named cases (default: all, in order)
 # Environment:
 #   AZIDT_E2E_KEEP=1  keep the temporary folder (logs, certificates, data)
@@ -16,10 +16,15 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=../cluster/lib.sh
 . "$repo/test/cluster/lib.sh"
 
-[[ $# -ge 1 ]] || die "usage: $0 WEBHOOK_BINARY [CASE...]"
+# shellcheck source=../emulator/emulator.sh
+. "$repo/test/emulator/emulator.sh"
+
+[[ $# -ge 2 ]] || die "usage: $0 WEBHOOK_BINARY EMULATOR_BINARY [CASE...]"
 webhook_bin=$(realpath "$1")
-shift
+emulator_bin=$(realpath "$2")
+shift 2
 [[ -x "$webhook_bin" ]] || die "webhook binary $webhook_bin is not executable"
+[[ -x "$emulator_bin" ]] || die "emulator binary $emulator_bin is not executable"
 
 # Namespace the webhook would run in; the webhook configuration excludes it.
 webhook_namespace=azidt-system
@@ -28,6 +33,8 @@ example_namespace=my-namespace
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/azidt-e2e.XXXXXX")
 cleanup() {
+    stop_webhook 2>/dev/null
+    stop_emulator "$work/azure"
     "$repo/test/cluster/down.sh" "$work"
     if [[ "${AZIDT_E2E_KEEP:-0}" == 1 ]]; then
         say "kept $work"
@@ -43,6 +50,8 @@ trap 'exit 143' TERM
 # shellcheck source=/dev/null
 . "$work/env"
 webhook_log=$AZIDT_TEST_LOG_DIR/webhook.log
+start_emulator "$emulator_bin" "$work/azure" || die "the Azure emulator did not start"
+azure_env=$work/azure/azure.env
 apiserver_log=$AZIDT_TEST_LOG_DIR/kube-apiserver.log
 manifests=$work/manifests
 mkdir -p "$manifests"
@@ -54,13 +63,21 @@ start_webhook() {
     webhook_port=$(free_port)
     echo "=== $(date -u +%FT%TZ) starting the webhook on port $webhook_port" \
         >>"$webhook_log"
-    "$webhook_bin" \
-        --listen-address 127.0.0.1 \
-        --port "$webhook_port" \
-        --tls-cert-file "$AZIDT_TEST_WEBHOOK_CERT_FILE" \
-        --tls-key-file "$AZIDT_TEST_WEBHOOK_KEY_FILE" \
-        --log-level debug \
-        </dev/null >>"$webhook_log" 2>&1 &
+    (
+        set -a
+        # shellcheck source=/dev/null
+        . "$azure_env"
+        set +a
+        exec "$webhook_bin" \
+            --listen-address 127.0.0.1 \
+            --port "$webhook_port" \
+            --tls-cert-file "$AZIDT_TEST_WEBHOOK_CERT_FILE" \
+            --tls-key-file "$AZIDT_TEST_WEBHOOK_KEY_FILE" \
+            --kubeconfig "$KUBECONFIG" \
+            --sweep-interval "${AZIDT_E2E_SWEEP_INTERVAL:-10m}" \
+            --orphan-grace "${AZIDT_E2E_ORPHAN_GRACE:-10m}" \
+            --log-level debug
+    ) </dev/null >>"$webhook_log" 2>&1 &
     echo $! >"$AZIDT_TEST_DIR/run/webhook.pid"
     if ! wait_until 30 "the webhook's /readyz" curl --noproxy '*' -fsS \
         --max-time 2 --cacert "$AZIDT_TEST_CA_FILE" \
@@ -360,7 +377,7 @@ case_unknown_field_rejected() {
     file=$(valid_spec_with 's/^  podSelector: .*/&\n  clientSecretDurationn: 24h/' |
         terminator e2e-unknown-field)
     run kubectl apply -f "$file"
-    expect_webhook_denial e2e-unknown-field '"clientSecretDurationn"'
+    expect_webhook_denial e2e-unknown-field '"spec.clientSecretDurationn"'
 }
 
 case_wrongly_cased_field_rejected() {
@@ -368,7 +385,7 @@ case_wrongly_cased_field_rejected() {
     file=$(valid_spec_with 's/^  podSelector:/  podselector:/' |
         terminator e2e-wrong-case)
     run kubectl apply -f "$file"
-    expect_webhook_denial e2e-wrong-case '"podselector"'
+    expect_webhook_denial e2e-wrong-case '"spec.podselector"'
 }
 
 # kubectl --validate=false skips the client's and the apiserver's field
@@ -378,7 +395,7 @@ case_unknown_field_rejected_without_validation() {
     file=$(valid_spec_with 's/^    clientSecretDuration:/    ClientSecretDuration:/' |
         terminator e2e-wrong-case-lax)
     run kubectl apply --validate=false -f "$file"
-    expect_webhook_denial e2e-wrong-case-lax '"ClientSecretDuration"'
+    expect_webhook_denial e2e-wrong-case-lax '"spec.servicePrincipal.ClientSecretDuration"'
 }
 
 case_server_dry_run_reaches_webhook() {

@@ -292,7 +292,8 @@ static void start_server(void)
         execl(webhook_path, webhook_path, "--listen-address", "127.0.0.1",
               "--port", port, "--tls-cert-file", cert, "--tls-key-file", key,
               "--cert-reload-interval", "100ms", "--max-body-bytes", max_body,
-              "--shutdown-timeout", "10s", (char *)NULL);
+              "--shutdown-timeout", "10s", "--provisioning", "disabled",
+              (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
