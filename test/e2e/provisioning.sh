@@ -90,8 +90,11 @@ azure_objects() {
 }
 
 # Every object in the emulator, counted, to compare before and after.
+# Deleted items count applications only: a deleted application's service
+# principal stays among the deleted items, without credentials, and cannot
+# be restored once its application is purged.
 azure_totals() {
-    emu GET /state | jq -r '"apps=\(.applications | length) sps=\(.servicePrincipals | length) assignments=\(.roleAssignments | length) deleted=\(.deletedItems | length)"'
+    emu GET /state | jq -r '"apps=\(.applications | length) sps=\(.servicePrincipals | length) assignments=\(.roleAssignments | length) deleted=\([.deletedItems[] | select(."@odata.type" == "#microsoft.graph.application")] | length)"'
 }
 
 # expect_azure NAME WANT: azure_objects NAME prints WANT.
@@ -417,6 +420,27 @@ case_create_delivered_twice_leaves_one_set() {
     SEEN_PRINCIPALS=$sp_id expect_azure "$name" \
         "apps=1 sps=1 assignments=1 deleted=0" || return 1
 
+    # Two replicas receive the same create at the same moment.
+    local name2=e2e-twice-parallel uid2 review2 out1 out2 sp2
+    uid2=$(cat /proc/sys/kernel/random/uuid)
+    review2=$manifests/$name2-review.json
+    review_for "$name2" "$uid2" >"$review2"
+    post_review "$review2" >"$manifests/$name2-1.out" 2>&1 &
+    post_review "$review2" >"$manifests/$name2-2.out" 2>&1
+    wait
+    out1=$(cat "$manifests/$name2-1.out")
+    out2=$(cat "$manifests/$name2-2.out")
+    last_cmd="two concurrent POSTs of $review2"
+    last_out="$out1
+$out2"
+    [[ "$out1" == "allowed=true "* && "$out2" == "allowed=true "* ]] ||
+        fail "both concurrent deliveries should be admitted" || return 1
+    sp2=$(emu GET /state | jq -r --arg tag "azidterminator.io:object=$ns/$name2" '
+        [.applications[] | select(.tags | index($tag)) | .appId][0] as $a
+        | [.servicePrincipals[] | select(.appId == $a) | .id] | join(" ")')
+    SEEN_PRINCIPALS=$sp2 expect_azure "$name2" \
+        "apps=1 sps=1 assignments=1 deleted=0" || return 1
+
     # The object is now created through the apiserver: a third delivery,
     # then the controller. Still one set, and Ready.
     mark=$(call_mark)
@@ -449,6 +473,65 @@ case_client_retry_after_timeout_leaves_one_set() {
     sp_id=$(get azidt "$name" '{.status.servicePrincipal.objectID}')
     SEEN_PRINCIPALS=$sp_id expect_azure "$name" \
         "apps=1 sps=1 assignments=1 deleted=0" || return 1
+    delete_terminator "$name" || return 1
+    SEEN_PRINCIPALS=$sp_id wait_azure 30 "$name" \
+        "apps=0 sps=0 assignments=0 deleted=0"
+}
+
+# The object is deleted while the webhook is down and its finalizer is
+# removed by hand, so its Azure objects stay behind; the user then creates
+# it again. The new object adopts the application: one set of Azure
+# objects, Ready, and the orphan sweep leaves it alone. The old owned
+# objects go with the garbage collector and are made again.
+case_recreated_after_forced_delete_leaves_one_set() {
+    local name=e2e-recreate file app_id sp_id grace_s wait_s
+    file=$(terminator "$name" </dev/null)
+    run kubectl apply -f "$file"
+    expect_success || return 1
+    wait_ready "$name" || return 1
+    app_id=$(get azidt "$name" '{.status.appRegistration.objectID}')
+    sp_id=$(get azidt "$name" '{.status.servicePrincipal.objectID}')
+
+    stop_webhook
+    run kubectl delete azidt "$name" -n "$ns" --wait=false
+    expect_success || return 1
+    run kubectl patch azidt "$name" -n "$ns" --type merge \
+        -p '{"metadata":{"finalizers":null}}'
+    expect_success || return 1
+    wait_gone azidt "$name" || return 1
+    start_webhook && register_webhook ||
+        fail "the webhook did not start again" || return 1
+    SEEN_PRINCIPALS=$sp_id expect_azure "$name" \
+        "apps=1 sps=1 assignments=1 deleted=0" || return 1
+
+    run kubectl apply -f "$file"
+    expect_success "creating $name again" || return 1
+    wait_ready "$name" || return 1
+    run get azidt "$name" '{.status.appRegistration.objectID} {.status.servicePrincipal.objectID}'
+    expect_output "$app_id $sp_id" || return 1
+    SEEN_PRINCIPALS=$sp_id expect_azure "$name" \
+        "apps=1 sps=1 assignments=1 deleted=0" || return 1
+    # The old object's Secret, AzureIdentity and binding went with the
+    # garbage collector; the ones present belong to the new object.
+    expect_owned secret "$name" "$name" &&
+        expect_owned azureidentity "$name" "$name" &&
+        expect_owned azureidentitybinding "$name" "$name" || return 1
+    # The application keeps one password: the one the new Secret holds.
+    one_password() {
+        [[ "$(emu GET /state | jq --arg id "$1" '[.applications[] | select(.id == $id) | .passwordCredentials[]] | length')" == 1 ]]
+    }
+    wait_until 60 "one password on the application" one_password "$app_id" || {
+        run emu GET /state
+        fail "application $app_id should keep exactly one password"
+        return 1
+    }
+    # Past the orphan grace and a sweep, the adopted application stays.
+    grace_s=${AZIDT_E2E_ORPHAN_GRACE%s}
+    wait_s=$((grace_s + ${AZIDT_E2E_SWEEP_INTERVAL%s} + 5))
+    sleep "$wait_s"
+    SEEN_PRINCIPALS=$sp_id expect_azure "$name" \
+        "apps=1 sps=1 assignments=1 deleted=0" || return 1
+    is_ready "$name" || fail "$name is no longer Ready" || return 1
     delete_terminator "$name" || return 1
     SEEN_PRINCIPALS=$sp_id wait_azure 30 "$name" \
         "apps=0 sps=0 assignments=0 deleted=0"
@@ -710,6 +793,7 @@ all_cases=(
     server_dry_run_creates_nothing
     create_delivered_twice_leaves_one_set
     client_retry_after_timeout_leaves_one_set
+    recreated_after_forced_delete_leaves_one_set
     replication_delay_and_throttling_tolerated
     azure_failure_denied_and_undone
     never_stored_object_is_swept
