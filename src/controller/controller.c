@@ -320,6 +320,9 @@ static void on_owned_change(enum azidt_kube_event_type type, const char *ns,
     controller_enqueue(ctrl, key, 0);
 }
 
+/* NOTE: the Secret watch receives each Secret whole, data included. The
+ * projection keeps only the owner's name, but the parsed response is freed
+ * without being wiped; a metadata-only watch would avoid that. */
 static azidt_err new_owned_caches(struct azidt_controller *ctrl)
 {
     const struct azidt_kube_resource *kinds[] = {

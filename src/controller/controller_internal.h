@@ -35,9 +35,9 @@ struct azidt_controller {
     struct azidt_kube_client *kube;
     struct azidt_provisioner *prov;
     struct azidt_kube_cache *cache;
-    /* Secrets, AzureIdentities and bindings this product made, watched
-     * so that one deleted by hand is recreated at once; each record is
-     * the name of the owning AzureIdentityTerminator. */
+    /* Caches of the Secrets, AzureIdentities and bindings this product
+     * made, so that one deleted by hand is recreated at once. Each record
+     * is the name of the owning AzureIdentityTerminator. */
     struct azidt_kube_cache *owned[3];
 
     pthread_mutex_t lock;
