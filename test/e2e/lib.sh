@@ -245,7 +245,7 @@ expect_webhook_denial() {
 # ----------------------------------------------------------------- main
 
 # e2e_main WEBHOOK_BINARY EMULATOR_BINARY [CASE...]: set everything up and
-# run the cases; the exit status says whether all passed.
+# run the cases. The exit status is 0 when every case passed.
 e2e_main() {
     local name started cases
     [[ $# -ge 2 ]] ||

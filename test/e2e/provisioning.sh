@@ -31,7 +31,7 @@ example_name=azure-kv-access-test
 # Role definition id of the built-in Reader role.
 reader_role=acdd72a7-3385-48ef-bd42-f606fba81ae7
 node_group=my-aks-cluster-node-resource-group
-# Longest wait for Ready after an admitted create.
+# Maximum wait for Ready after an admitted create, in seconds.
 ready_timeout=90
 
 # ------------------------------------------------------------ emulator
@@ -113,7 +113,8 @@ wait_azure() {
         expect_azure "$2" "$3"
 }
 
-# no_writes_since SEQ: no call after SEQ changed anything in Graph or ARM.
+# writes_since SEQ: the calls after SEQ that changed something in Graph or
+# ARM.
 writes_since() {
     calls_since "$1" | grep -E '^(graph|arm) (PUT|PATCH|POST|DELETE) '
 }
@@ -268,7 +269,7 @@ case_example_becomes_ready() {
     SEEN_PRINCIPALS=$sp_id expect_azure "$example_name" \
         "apps=1 sps=1 assignments=1 deleted=0" || return 1
 
-    # Events say what happened.
+    # An Event records the success.
     run kubectl get events -n "$ns" \
         --field-selector "involvedObject.name=$example_name,involvedObject.kind=AzureIdentityTerminator" \
         -o 'jsonpath={range .items[*]}{.type} {.reason}{"\n"}{end}'
@@ -421,13 +422,14 @@ case_create_delivered_twice_leaves_one_set() {
         "apps=1 sps=1 assignments=1 deleted=0" || return 1
 
     # Two replicas receive the same create at the same moment.
-    local name2=e2e-twice-parallel uid2 review2 out1 out2 sp2
+    local name2=e2e-twice-parallel uid2 review2 out1 out2 sp2 first
     uid2=$(cat /proc/sys/kernel/random/uuid)
     review2=$manifests/$name2-review.json
     review_for "$name2" "$uid2" >"$review2"
     post_review "$review2" >"$manifests/$name2-1.out" 2>&1 &
+    first=$!
     post_review "$review2" >"$manifests/$name2-2.out" 2>&1
-    wait
+    wait "$first"
     out1=$(cat "$manifests/$name2-1.out")
     out2=$(cat "$manifests/$name2-2.out")
     last_cmd="two concurrent POSTs of $review2"
@@ -492,15 +494,21 @@ case_recreated_after_forced_delete_leaves_one_set() {
     app_id=$(get azidt "$name" '{.status.appRegistration.objectID}')
     sp_id=$(get azidt "$name" '{.status.servicePrincipal.objectID}')
 
+    # The webhook also reviews updates, so with it merely stopped its
+    # failure policy would reject the patch that removes the finalizer:
+    # take the product out as an uninstall would, then put it back.
     stop_webhook
+    kubectl delete -f "$manifests/webhook.yaml" >/dev/null
     run kubectl delete azidt "$name" -n "$ns" --wait=false
-    expect_success || return 1
+    local deleted=$last_rc
     run kubectl patch azidt "$name" -n "$ns" --type merge \
         -p '{"metadata":{"finalizers":null}}'
-    expect_success || return 1
-    wait_gone azidt "$name" || return 1
+    local patched=$last_rc
     start_webhook && register_webhook ||
         fail "the webhook did not start again" || return 1
+    ((deleted == 0 && patched == 0)) ||
+        fail "deleting $name and removing its finalizer failed" || return 1
+    wait_gone azidt "$name" || return 1
     SEEN_PRINCIPALS=$sp_id expect_azure "$name" \
         "apps=1 sps=1 assignments=1 deleted=0" || return 1
 
