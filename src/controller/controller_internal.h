@@ -69,6 +69,17 @@ void controller_reconcile(struct azidt_controller *ctrl, const char *key,
 /* Remove orphaned applications once (sweep.c). */
 void controller_sweep_once(struct azidt_controller *ctrl);
 
+/* Delete object (a KIND such as "Secret" named spec->identity_name), left
+ * by an earlier AzureIdentityTerminator of the same name, so it can be
+ * made again for this one. An object already gone counts as deleted.
+ * Fills err on failure (reconcile.c). */
+azidt_err controller_delete_previous(struct azidt_controller *ctrl,
+                                     const struct azidt_kube_resource *res,
+                                     const char *kind,
+                                     const struct azidt_identity_spec *spec,
+                                     const cJSON *object, int64_t deadline_ms,
+                                     char *err, size_t errlen);
+
 /* Post an Event about the AzureIdentityTerminator object; failures are
  * logged only. */
 void controller_event(struct azidt_controller *ctrl, const cJSON *object,
