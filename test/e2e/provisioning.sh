@@ -519,8 +519,13 @@ case_recreated_after_forced_delete_leaves_one_set() {
     expect_output "$app_id $sp_id" || return 1
     SEEN_PRINCIPALS=$sp_id expect_azure "$name" \
         "apps=1 sps=1 assignments=1 deleted=0" || return 1
-    # The old object's Secret, AzureIdentity and binding went with the
-    # garbage collector; the ones present belong to the new object.
+    # The old object's Secret, AzureIdentity and binding are replaced at
+    # once rather than reported as conflicts until the garbage collector
+    # removes them; the ones present belong to the new object.
+    run kubectl get events -n "$ns" --field-selector \
+        "involvedObject.uid=$(get azidt "$name" '{.metadata.uid}')" \
+        -o 'jsonpath={range .items[*]}{.reason}{"\n"}{end}'
+    expect_success && expect_no_output Conflict || return 1
     expect_owned secret "$name" "$name" &&
         expect_owned azureidentity "$name" "$name" &&
         expect_owned azureidentitybinding "$name" "$name" || return 1
