@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end tests of provisioning: an AzureIdentityTerminator applied with
-# kubectl against a local control plane becomes an application, service
-# principal, client secret and role assignment in the Azure emulator and a
-# Secret, AzureIdentity and AzureIdentityBinding in Kubernetes; deleting it
-# removes them all. The cases also cover the hazards: dry runs, a create
-# delivered twice, a client retry, replication delay and throttling, Azure
-# failing or down, an object that is never stored, drift, conflicts, and
-# secret values leaking into logs, Events or status.
+# End-to-end tests of provisioning against a local control plane. An
+# AzureIdentityTerminator applied with kubectl becomes an application,
+# service principal, client secret and role assignment in the Azure
+# emulator, and a Secret, AzureIdentity and AzureIdentityBinding in
+# Kubernetes. Deleting it removes them all. The cases also cover the
+# hazards: dry runs, a create delivered twice, a client retry, replication
+# delay and throttling, Azure failing or down, an object that is never
+# stored, drift, conflicts, and secret values leaking into logs, Events or
+# status.
 #
 # Each case checks kubectl's output, the stored objects and the emulator's
 # state and call log (its admin endpoint). Prints one line per case, the
@@ -559,12 +560,12 @@ case_replication_delay_and_throttling_tolerated() {
         {"service":"graph","route":"*","kind":"status","status":429,"retryAfter":1,"probability":0.3,"seed":7},
         {"service":"arm","route":"*","kind":"status","status":429,"retryAfter":1,"probability":0.3,"seed":11}]}'
     expect_success || return 1
+
     mark=$(call_mark)
     started=$(date +%s%N)
     run kubectl apply -f "$file"
     elapsed_ms=$((($(date +%s%N) - started) / 1000000))
     if ! expect_success "admission with faults"; then
-        emu DELETE /faults
         emu PUT /faults '{"replicationDelayMs":0,"rules":[]}' >/dev/null
         return 1
     fi
@@ -574,6 +575,7 @@ case_replication_delay_and_throttling_tolerated() {
     elapsed_ms=$((($(date +%s%N) - started) / 1000000))
     emu PUT /faults '{"replicationDelayMs":0,"rules":[]}' >/dev/null
     ((ready == 0)) || return 1
+
     calls=$(calls_since "$mark")
     count=$(wc -l <<<"$calls")
     echo "    apply to Ready with faults on: $elapsed_ms ms, $count emulator calls, $(grep -c ' 429$' <<<"$calls") answered 429"
@@ -591,7 +593,7 @@ case_replication_delay_and_throttling_tolerated() {
 # Azure failing (500 on the role assignment, after the application and its
 # principal exist) or unreachable (connections reset): the create is denied
 # with a message naming what failed and that retrying may help, and the
-# emulator holds nothing from it afterwards.
+# emulator contains nothing from it afterwards.
 case_azure_failure_denied_and_undone() {
     local name=e2e-azure-fails file before
     file=$(terminator "$name" </dev/null)
@@ -626,7 +628,7 @@ case_azure_failure_denied_and_undone() {
 
 # deny_webhook NAME: register a second validating webhook for
 # AzureIdentityTerminators labelled e2e.azidterminator.io/deny=true whose
-# server does not answer (nothing listens on its port), with failure
+# server is unreachable (nothing listens on its port), with failure
 # policy Fail: the apiserver rejects the object after this product's
 # webhook admitted it.
 deny_webhook() {
