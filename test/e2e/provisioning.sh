@@ -692,6 +692,47 @@ case_never_stored_object_is_swept() {
     expect_output "removed orphaned application"
 }
 
+# The webhook is killed while it provisions (waiting on a slow role
+# assignment): the apiserver rejects the create, and the next sweep of the
+# restarted webhook removes the application, principal and assignment.
+case_killed_webhook_leaves_no_orphan() {
+    local name=e2e-killed file output seen pid grace_s wait_s
+    file=$(terminator "$name" </dev/null)
+    output=$manifests/$name.out
+    run emu POST /faults '{"service":"arm","route":"PUT */roleAssignments/*","kind":"latency","latencyMs":4000,"times":1}'
+    expect_success || return 1
+    kubectl apply -f "$file" >"$output" 2>&1 &
+    pid=$!
+    provisioning_started() {
+        [[ "$(azure_objects "$1")" == "apps=1 sps=1 "* ]]
+    }
+    if ! wait_until 20 "the application of $name" provisioning_started "$name"; then
+        wait "$pid"
+        run cat "$output"
+        fail "the webhook did not start provisioning $name"
+        return 1
+    fi
+    seen=$(emu GET /state | jq -r --arg tag "azidterminator.io:object=$ns/$name" '
+        [.applications[] | select(.tags | index($tag)) | .appId][0] as $a
+        | [.servicePrincipals[] | select(.appId == $a) | .id][0]')
+    kill -KILL "$(cat "$AZIDT_TEST_DIR/run/webhook.pid")"
+    rm -f "$AZIDT_TEST_DIR/run/webhook.pid"
+    wait "$pid"
+    last_rc=$?
+    last_cmd="kubectl apply -f $file (webhook killed meanwhile)"
+    last_out=$(cat "$output")
+    start_webhook && register_webhook ||
+        fail "the webhook did not start again" || return 1
+    expect_failure "the webhook died during the create" &&
+        expect_output "failed calling webhook" || return 1
+    expect_not_stored "$name" || return 1
+
+    grace_s=${AZIDT_E2E_ORPHAN_GRACE%s}
+    wait_s=$((grace_s + ${AZIDT_E2E_SWEEP_INTERVAL%s} + 15))
+    SEEN_PRINCIPALS=$seen wait_azure "$wait_s" "$name" \
+        "apps=0 sps=0 assignments=0 deleted=0"
+}
+
 # A podSelector change reaches the binding; a deleted Secret comes back
 # with a new client secret and the object is Ready again.
 case_selector_update_and_secret_repair() {
@@ -812,6 +853,7 @@ all_cases=(
     replication_delay_and_throttling_tolerated
     azure_failure_denied_and_undone
     never_stored_object_is_swept
+    killed_webhook_leaves_no_orphan
     selector_update_and_secret_repair
     foreign_secret_not_overwritten
     azure_down_denied
