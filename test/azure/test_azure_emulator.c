@@ -12,9 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include "azidt/arm.h"
 #include "azidt/azure_client.h"
@@ -559,6 +564,45 @@ START_TEST(emulator_create_call_count)
 }
 END_TEST
 
+/* Both replication errors of a service principal create are retried:
+ * 400 "does not reference a valid application object" and 403 "... must
+ * in the local tenant". */
+START_TEST(emulator_sp_replication_errors)
+{
+    static const char *const errors[] = {"400", "403"};
+    struct azidt_azure_client *client = new_client();
+    char err[2048] = "", name[64], faults[200];
+    int64_t deadline = azidt_deadline_in(PROVISION_BUDGET_MS);
+    struct azidt_graph_app app;
+    struct azidt_graph_sp sp;
+    int on_route;
+    bool created;
+    azidt_err rc;
+
+    reset_emulator();
+    snprintf(faults, sizeof(faults),
+             "{\"replicationDelayMs\":1500,"
+             "\"replicationServicePrincipalError\":\"%s\",\"rules\":[]}",
+             errors[_i]);
+    admin_do("PUT", "/faults", faults);
+    strcpy(name, "azidt-");
+    random_hex(name + 6, 16);
+    rc = azidt_graph_app_upsert(client, name, "replication-test", NULL, 0,
+                                deadline, &app, &created, err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    rc = azidt_graph_sp_create(client, app.app_id, NULL, 0, deadline, &sp,
+                               &created, err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    ck_assert(created);
+    count_calls("POST /v1.0/servicePrincipals", &on_route);
+    ck_assert_int_ge(on_route, 2);
+    ck_assert_int_le(on_route, 4);
+    azidt_graph_sp_clear(&sp);
+    azidt_graph_app_clear(&app);
+    azidt_azure_client_free(client);
+}
+END_TEST
+
 /* addPassword is not idempotent: after a 5xx the secret may exist, so the
  * client reports the failure instead of adding a second secret. */
 START_TEST(emulator_add_password_not_repeated)
@@ -819,6 +863,175 @@ START_TEST(emulator_wrong_secret_rejected)
 }
 END_TEST
 
+/* ---- workload identity federation ---- */
+
+/* The federated credential of the caller in the emulator's default
+ * configuration. */
+#define FIC_ISSUER "https://kubernetes.default.svc.cluster.local"
+#define FIC_SUBJECT                                                            \
+    "system:serviceaccount:azidt-system:azure-identity-terminator"
+#define FIC_AUDIENCE "api://AzureADTokenExchange"
+
+static char *b64url(const unsigned char *data, size_t len)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                   "opqrstuvwxyz0123456789-_";
+    char *out = malloc(len * 4 / 3 + 4);
+    size_t n = 0;
+
+    ck_assert_ptr_nonnull(out);
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16;
+
+        if (i + 1 < len)
+            v |= (uint32_t)data[i + 1] << 8;
+        if (i + 2 < len)
+            v |= data[i + 2];
+        out[n++] = alphabet[(v >> 18) & 63];
+        out[n++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[n++] = alphabet[(v >> 6) & 63];
+        if (i + 2 < len)
+            out[n++] = alphabet[v & 63];
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static char *b64url_text(const char *text)
+{
+    return b64url((const unsigned char *)text, strlen(text));
+}
+
+static char *bn_param_b64url(EVP_PKEY *key, const char *name)
+{
+    BIGNUM *bn = NULL;
+    unsigned char buf[1024];
+    int len;
+    char *out;
+
+    ck_assert_int_eq(EVP_PKEY_get_bn_param(key, name, &bn), 1);
+    len = BN_bn2bin(bn, buf);
+    out = b64url(buf, (size_t)len);
+    BN_free(bn);
+    return out;
+}
+
+/* Register key's public half as the JWKS of FIC_ISSUER. */
+static void register_issuer(EVP_PKEY *key)
+{
+    char *n = bn_param_b64url(key, OSSL_PKEY_PARAM_RSA_N);
+    char *e = bn_param_b64url(key, OSSL_PKEY_PARAM_RSA_E);
+    char body[2048];
+
+    snprintf(body, sizeof(body),
+             "{\"issuer\":\"" FIC_ISSUER "\",\"jwks\":{\"keys\":[{\"kty\":"
+             "\"RSA\",\"kid\":\"test-key\",\"use\":\"sig\",\"alg\":\"RS256\","
+             "\"n\":\"%s\",\"e\":\"%s\"}]}}",
+             n, e);
+    admin_do("PUT", "/issuers", body);
+    free(n);
+    free(e);
+}
+
+/* Write a service account token signed by key into path, as the kubelet
+ * projects it. */
+static void write_sa_token(EVP_PKEY *key, const char *path)
+{
+    long now = (long)(azidt_clock_wall_ms() / 1000);
+    char claims[1024], signing_input[4096];
+    unsigned char sig[512];
+    size_t sig_len = sizeof(sig);
+    char *header = b64url_text("{\"alg\":\"RS256\",\"kid\":\"test-key\","
+                               "\"typ\":\"JWT\"}");
+    char *payload, *signature;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    FILE *fp;
+
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"" FIC_ISSUER "\",\"sub\":\"" FIC_SUBJECT
+             "\",\"aud\":[\"" FIC_AUDIENCE "\"],\"iat\":%ld,\"nbf\":%ld,"
+             "\"exp\":%ld}",
+             now, now - 5, now + 3600);
+    payload = b64url_text(claims);
+    snprintf(signing_input, sizeof(signing_input), "%s.%s", header, payload);
+    ck_assert_int_eq(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
+    ck_assert_int_eq(EVP_DigestSign(ctx, sig, &sig_len,
+                                    (const unsigned char *)signing_input,
+                                    strlen(signing_input)),
+                     1);
+    signature = b64url(sig, sig_len);
+    fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    fprintf(fp, "%s.%s\n", signing_input, signature);
+    fclose(fp);
+    EVP_MD_CTX_free(ctx);
+    free(header);
+    free(payload);
+    free(signature);
+}
+
+static const char *token_file_path;
+
+/* The environment, with AZURE_FEDERATED_TOKEN_FILE in place of the client
+ * secret. */
+static const char *federated_lookup(const char *name, void *ctx)
+{
+    (void)ctx;
+    if (strcmp(name, "AZURE_CLIENT_SECRET") == 0)
+        return NULL;
+    if (strcmp(name, "AZURE_FEDERATED_TOKEN_FILE") == 0)
+        return token_file_path;
+    return getenv(name);
+}
+
+/* The client signs in with a projected service account token and reads
+ * the file again on every token request, so a rotated token is used. */
+START_TEST(emulator_federated_token_file)
+{
+    char path[] = "/tmp/azidt-sa-token-XXXXXX";
+    struct azidt_azure_config *cfg = NULL;
+    struct azidt_azure_client *client = NULL;
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    char err[2048] = "";
+    int fd = mkstemp(path);
+    azidt_err rc;
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_ptr_nonnull(key);
+    reset_emulator();
+    register_issuer(key);
+
+    /* A token the issuer did not sign is rejected. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_eq(write(fd, "not.a.jwt\n", 10), 10);
+    close(fd);
+    token_file_path = path;
+    rc =
+        azidt_azure_config_load(federated_lookup, NULL, &cfg, err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    ck_assert_ptr_null(cfg->client_secret);
+    rc = azidt_azure_client_new(cfg, &client, err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP,
+                                      azidt_deadline_in(10000), NULL, err,
+                                      sizeof(err));
+    ck_assert_int_ne(rc, AZIDT_OK);
+
+    /* The kubelet rotates the file; the next request uses the new one. */
+    write_sa_token(key, path);
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP,
+                                      azidt_deadline_in(10000), NULL, err,
+                                      sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+
+    azidt_azure_client_free(client);
+    EVP_PKEY_free(key);
+    unlink(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("azure_emulator");
@@ -833,6 +1046,7 @@ int main(void)
     tcase_add_test(tc, emulator_adopts_existing_assignment);
     tcase_add_test(tc, emulator_create_call_count);
     tcase_add_test(tc, emulator_throttled_and_replicating);
+    tcase_add_loop_test(tc, emulator_sp_replication_errors, 0, 2);
     tcase_add_test(tc, emulator_add_password_not_repeated);
     tcase_add_test(tc, emulator_latency_past_deadline);
     tcase_add_test(tc, emulator_retry_after_past_deadline);
@@ -841,6 +1055,7 @@ int main(void)
     tcase_add_test(tc, emulator_missing_resource_group);
     tcase_add_test(tc, emulator_absent_counts_as_deleted);
     tcase_add_test(tc, emulator_wrong_secret_rejected);
+    tcase_add_test(tc, emulator_federated_token_file);
     suite_add_tcase(suite, tc);
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_VERBOSE);
