@@ -24,11 +24,11 @@ $(BUILD_SAN)/build.ninja:
 build-san: deps $(BUILD_SAN)/build.ninja
 	meson compile -C $(BUILD_SAN)
 
-# Every suite in the normal build, then the unit suite under AddressSanitizer
-# and UndefinedBehaviorSanitizer.
+# Every suite in the normal build, then the unit and emulator suites under
+# AddressSanitizer and UndefinedBehaviorSanitizer.
 test: build build-san
 	meson test -C $(BUILD) --print-errorlogs
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C $(BUILD_SAN) --suite unit --print-errorlogs
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C $(BUILD_SAN) --suite unit --suite emulator --print-errorlogs
 
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
