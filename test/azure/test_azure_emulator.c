@@ -863,6 +863,41 @@ START_TEST(emulator_wrong_secret_rejected)
 }
 END_TEST
 
+/* A 401 from Graph drops the cached token; one new token and one more
+ * attempt follow. */
+START_TEST(emulator_rejected_token_renewed)
+{
+    struct azidt_azure_client *client = new_client();
+    char err[2048] = "";
+    int64_t deadline = azidt_deadline_in(10000);
+    int token_calls;
+    azidt_err rc;
+
+    reset_emulator();
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP, deadline, NULL,
+                                      err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    admin_do("POST", "/faults",
+             "{\"service\":\"arm\",\"kind\":\"status\",\"status\":401,"
+             "\"times\":1}");
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP, deadline, NULL,
+                                      err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    count_calls(TOKEN_ROUTE, &token_calls);
+    ck_assert_int_eq(token_calls, 2);
+
+    /* A service that keeps rejecting tokens fails after one renewal. */
+    admin_do("POST", "/faults",
+             "{\"service\":\"arm\",\"kind\":\"status\",\"status\":401}");
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP, deadline, NULL,
+                                      err, sizeof(err));
+    ck_assert_int_eq(rc, AZIDT_ERR_UNAUTHORIZED);
+    count_calls(TOKEN_ROUTE, &token_calls);
+    ck_assert_int_eq(token_calls, 3);
+    azidt_azure_client_free(client);
+}
+END_TEST
+
 /* ---- workload identity federation ---- */
 
 /* The federated credential of the caller in the emulator's default
@@ -1055,6 +1090,7 @@ int main(void)
     tcase_add_test(tc, emulator_missing_resource_group);
     tcase_add_test(tc, emulator_absent_counts_as_deleted);
     tcase_add_test(tc, emulator_wrong_secret_rejected);
+    tcase_add_test(tc, emulator_rejected_token_renewed);
     tcase_add_test(tc, emulator_federated_token_file);
     suite_add_tcase(suite, tc);
     runner = srunner_create(suite);
