@@ -187,6 +187,24 @@ static cJSON *string_array(const char *const *values, size_t count)
     return array;
 }
 
+/* Set body's "tags" to the tag_count strings of tags; with tags NULL the
+ * field is left out, so that an update keeps the existing tags. */
+static bool add_tags(cJSON *body, const char *const *tags, size_t tag_count)
+{
+    cJSON *array;
+
+    if (!tags)
+        return true;
+    array = string_array(tags, tag_count);
+    if (!array)
+        return false;
+    if (!cJSON_AddItemToObject(body, "tags", array)) {
+        cJSON_Delete(array);
+        return false;
+    }
+    return true;
+}
+
 /* ---- retry predicates ---- */
 
 /* A 404 for an object created moments ago means it has not replicated
@@ -277,7 +295,7 @@ azidt_err azidt_graph_app_upsert(struct azidt_azure_client *client,
 {
     static const char *const prefer[] = {"Prefer: create-if-missing", NULL};
     struct azidt_azure_response resp = {0};
-    cJSON *body = NULL, *tag_array = NULL;
+    cJSON *body = NULL;
     char url[2048], operation[400];
     azidt_err rc;
 
@@ -290,11 +308,8 @@ azidt_err azidt_graph_app_upsert(struct azidt_azure_client *client,
         return url_error(operation, err, errlen);
 
     body = cJSON_CreateObject();
-    tag_array = string_array(tags, tag_count);
-    if (!body || !tag_array ||
-        !cJSON_AddStringToObject(body, "displayName", display_name) ||
-        !cJSON_AddItemToObject(body, "tags", tag_array)) {
-        cJSON_Delete(tag_array);
+    if (!body || !cJSON_AddStringToObject(body, "displayName", display_name) ||
+        !add_tags(body, tags, tag_count)) {
         rc = AZIDT_ERR_NOMEM;
         snprintf(err, errlen, "%s failed: out of memory", operation);
         goto out;
@@ -659,7 +674,7 @@ azidt_err azidt_graph_sp_create(struct azidt_azure_client *client,
                                 char *err, size_t errlen)
 {
     struct azidt_azure_response resp = {0};
-    cJSON *body = NULL, *tag_array = NULL;
+    cJSON *body = NULL;
     char url[2048], operation[300];
     azidt_err rc;
 
@@ -672,11 +687,8 @@ azidt_err azidt_graph_sp_create(struct azidt_azure_client *client,
         return url_error(operation, err, errlen);
 
     body = cJSON_CreateObject();
-    tag_array = string_array(tags, tag_count);
-    if (!body || !tag_array ||
-        !cJSON_AddStringToObject(body, "appId", app_id) ||
-        !cJSON_AddItemToObject(body, "tags", tag_array)) {
-        cJSON_Delete(tag_array);
+    if (!body || !cJSON_AddStringToObject(body, "appId", app_id) ||
+        !add_tags(body, tags, tag_count)) {
         rc = AZIDT_ERR_NOMEM;
         snprintf(err, errlen, "%s failed: out of memory", operation);
         goto out;

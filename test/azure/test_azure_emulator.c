@@ -55,7 +55,7 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-/* Send one admin request; return the parsed JSON answer (or NULL). */
+/* Send one admin request and return its parsed JSON response, or NULL. */
 static cJSON *admin(const char *method, const char *path, const char *body)
 {
     const char *base = getenv("AZURE_EMULATOR_ADMIN_URL");
@@ -745,6 +745,64 @@ START_TEST(emulator_token_single_flight)
 }
 END_TEST
 
+struct worker {
+    struct azidt_azure_client *client;
+    struct identity id;
+    azidt_err rc;
+    char err[2048];
+};
+
+static void *provision_and_teardown(void *arg)
+{
+    struct worker *w = arg;
+
+    new_identity(&w->id);
+    w->rc = provision(w->client, &w->id, azidt_deadline_in(PROVISION_BUDGET_MS),
+                      w->err, sizeof(w->err));
+    if (w->rc == AZIDT_OK)
+        w->rc =
+            teardown(w->client, &w->id, azidt_deadline_in(PROVISION_BUDGET_MS),
+                     w->err, sizeof(w->err));
+    return NULL;
+}
+
+/* Admission workers share one client: parallel creates and deletes all
+ * succeed and leave nothing behind. */
+START_TEST(emulator_parallel_workers)
+{
+    struct azidt_azure_client *client = new_client();
+    struct worker workers[6];
+    pthread_t threads[6];
+    int token_calls;
+
+    reset_emulator();
+    for (int i = 0; i < 6; i++) {
+        memset(&workers[i], 0, sizeof(workers[i]));
+        workers[i].client = client;
+        ck_assert_int_eq(pthread_create(&threads[i], NULL,
+                                        provision_and_teardown, &workers[i]),
+                         0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(workers[i].rc == AZIDT_OK, "worker %d: %s", i,
+                      workers[i].err);
+    }
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(count_in_state("applications", "uniqueName",
+                                        workers[i].id.unique_name),
+                         0);
+        ck_assert_int_eq(count_in_state("roleAssignments", "principalId",
+                                        workers[i].id.sp.id),
+                         0);
+        identity_clear(&workers[i].id);
+    }
+    count_calls(TOKEN_ROUTE, &token_calls);
+    ck_assert_int_eq(token_calls, 2);
+    azidt_azure_client_free(client);
+}
+END_TEST
+
 START_TEST(emulator_list_by_tag)
 {
     struct azidt_azure_client *client = new_client();
@@ -1086,6 +1144,7 @@ int main(void)
     tcase_add_test(tc, emulator_latency_past_deadline);
     tcase_add_test(tc, emulator_retry_after_past_deadline);
     tcase_add_test(tc, emulator_token_single_flight);
+    tcase_add_test(tc, emulator_parallel_workers);
     tcase_add_test(tc, emulator_list_by_tag);
     tcase_add_test(tc, emulator_missing_resource_group);
     tcase_add_test(tc, emulator_absent_counts_as_deleted);
