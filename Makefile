@@ -5,7 +5,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 MESON_SETUP_FLAGS ?= --werror
 
-.PHONY: all deps build build-san test test-unit test-san format format-check clean
+.PHONY: all deps build build-san k8s test test-unit test-e2e test-san format format-check clean
 
 all: build
 
@@ -24,6 +24,15 @@ $(BUILD_SAN)/build.ninja:
 build-san: deps $(BUILD_SAN)/build.ninja
 	meson compile -C $(BUILD_SAN)
 
+# kube-apiserver, kube-controller-manager, kubectl and etcd for the e2e
+# suite, built from the Go modules pinned in test/k8s/go.mod. A no-op
+# unless test/k8s/go.sum changed.
+k8s:
+	./test/k8s/build.sh
+
+# Every suite in the normal build, then the unit suite under AddressSanitizer
+# and UndefinedBehaviorSanitizer.
+test: build build-san k8s
 # Every suite in the normal build, then the unit and emulator suites under
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 test: build build-san
@@ -32,6 +41,9 @@ test: build build-san
 
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+test-e2e: build k8s
+	meson test -C $(BUILD) --suite e2e --print-errorlogs
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
