@@ -246,7 +246,8 @@ static azidt_err teardown(struct azidt_azure_client *client,
 {
     azidt_err rc = AZIDT_OK;
 
-    /* Role assignments first: deleting the principal would orphan them. */
+    /* Role assignments go first, because deleting the principal would
+     * orphan them. */
     if (id->assignment.id[0])
         rc = azidt_arm_role_assignment_delete(client, id->assignment.id,
                                               deadline_ms, err, errlen);
@@ -522,7 +523,7 @@ START_TEST(emulator_throttled_and_replicating)
     ck_assert_int_eq(count_in_state("roleAssignments", "principalId", id.sp.id),
                      1);
 
-    /* A new secret can be rejected while it replicates; it works after. */
+    /* A new secret can be rejected while it replicates, and works after. */
     rc = secret_gets_token(client, id.app.app_id, id.password.secret_text,
                            azidt_deadline_in(20000), err, sizeof(err));
     ck_assert_msg(rc == AZIDT_OK, "token with the new secret: %s", err);
@@ -921,7 +922,7 @@ START_TEST(emulator_wrong_secret_rejected)
 }
 END_TEST
 
-/* A 401 from Graph drops the cached token; one new token and one more
+/* A 401 from ARM drops the cached token, and one new token and one more
  * attempt follow. */
 START_TEST(emulator_rejected_token_renewed)
 {
