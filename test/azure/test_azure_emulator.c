@@ -858,6 +858,44 @@ START_TEST(emulator_missing_resource_group)
 }
 END_TEST
 
+/* Roles outside the built-in table are looked up by name. */
+START_TEST(emulator_role_lookup_by_name)
+{
+    struct azidt_azure_client *client = new_client();
+    char err[2048] = "", id[1024];
+    int64_t deadline = azidt_deadline_in(10000);
+    int on_route;
+    azidt_err rc;
+
+    reset_emulator();
+    rc = azidt_arm_role_definition_id(client, "Reader", deadline, id,
+                                      sizeof(id), err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    count_calls("GET {scope}/providers/Microsoft.Authorization/"
+                "roleDefinitions",
+                &on_route);
+    ck_assert_int_eq(on_route, 0);
+
+    rc = azidt_arm_role_definition_id(client, "User Access Administrator",
+                                      deadline, id, sizeof(id), err,
+                                      sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    ck_assert_str_eq(azidt_arm_role_guid(id),
+                     "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9");
+    ck_assert_ptr_nonnull(strstr(id, "/subscriptions/"));
+    count_calls("GET {scope}/providers/Microsoft.Authorization/"
+                "roleDefinitions",
+                &on_route);
+    ck_assert_int_eq(on_route, 1);
+
+    rc = azidt_arm_role_definition_id(client, "No Such Role", deadline, id,
+                                      sizeof(id), err, sizeof(err));
+    ck_assert_int_eq(rc, AZIDT_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(err, "'No Such Role'"));
+    azidt_azure_client_free(client);
+}
+END_TEST
+
 /* Deleting what is already gone succeeds, as does removing an unknown
  * client secret. */
 START_TEST(emulator_absent_counts_as_deleted)
@@ -1148,6 +1186,7 @@ int main(void)
     tcase_add_test(tc, emulator_parallel_workers);
     tcase_add_test(tc, emulator_list_by_tag);
     tcase_add_test(tc, emulator_missing_resource_group);
+    tcase_add_test(tc, emulator_role_lookup_by_name);
     tcase_add_test(tc, emulator_absent_counts_as_deleted);
     tcase_add_test(tc, emulator_wrong_secret_rejected);
     tcase_add_test(tc, emulator_rejected_token_renewed);
