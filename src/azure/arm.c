@@ -382,7 +382,9 @@ out:
 }
 
 /* A new service principal may not have replicated to ARM's directory view
- * yet; ARM then returns 400 PrincipalNotFound. */
+ * yet; ARM then returns 400 PrincipalNotFound.
+ * NOTE: ARM skips that lookup when principalType is sent, as it always is
+ * here, so no test reaches this retry. */
 static bool retry_principal_not_found(const struct azidt_azure_response *resp,
                                       void *ctx)
 {
