@@ -16,7 +16,7 @@ struct azidt_provisioner {
     char *cluster_id;
 };
 
-/* One role assignment the spec asks for, with its role resolved. */
+/* One role assignment the spec requests, with its role resolved. */
 struct wanted_role {
     char role_definition_id[AZIDT_ARM_ID_MAX];
     const char *scope;
