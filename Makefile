@@ -33,7 +33,7 @@ k8s:
 # Every suite in the normal build, then the unit and emulator suites under
 # AddressSanitizer and UndefinedBehaviorSanitizer. Both runs always finish,
 # and the last line counts the tests of both.
-test: build build-san k8s
+test: format-check build build-san k8s
 	@status=0; \
 	meson test -C $(BUILD) --print-errorlogs || status=1; \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -52,7 +52,7 @@ test-e2e: build k8s
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-format-check:
+format-check: deps
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
