@@ -58,6 +58,8 @@ struct azidt_identity_config {
     int64_t orphan_grace_ms;    /* age before an orphan is removed */
     int64_t secret_overlap_ms;  /* old secret kept after a rotation */
     unsigned controller_workers;
+    bool leader_election;   /* false: this replica always leads */
+    char *leader_namespace; /* namespace of the leader Lease */
 };
 
 /* What pod admission does with a pod whose azidterminator.io/identity

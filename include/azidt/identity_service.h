@@ -2,7 +2,9 @@
  * Everything provisioning needs at run time, started and stopped as one:
  * the Kubernetes client, the Azure client, the provisioner the admission
  * handlers call, the controller, and the identity cache that pod admission
- * reads.
+ * reads. The controller runs only while this replica holds the leader
+ * Lease (leader.h), unless leader election is disabled; the identity
+ * cache runs on every replica.
  */
 #ifndef AZIDT_IDENTITY_SERVICE_H
 #define AZIDT_IDENTITY_SERVICE_H
@@ -20,7 +22,8 @@ struct azidt_identity_service;
 /*
  * Load the Kubernetes credentials (cfg->kubeconfig, else in-cluster) and
  * the Azure settings (AZURE_* variables), find the cluster id (cfg or the
- * kube-system namespace uid), and start the controller. On failure err
+ * kube-system namespace uid), and start leader election or the
+ * controller. On failure err
  * names the setting to fix and nothing keeps running.
  */
 azidt_err azidt_identity_service_start(const struct azidt_identity_config *cfg,

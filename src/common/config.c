@@ -143,6 +143,14 @@ static const struct option options[] = {
     {"controller-workers", "AZIDT_CONTROLLER_WORKERS", OPT_COUNT,
      FIELD(identity.controller_workers), 1, 64, "COUNT",
      "threads that reconcile AzureIdentityTerminators (1 to 64)", "2"},
+    {"leader-election", "AZIDT_LEADER_ELECTION", OPT_SWITCH,
+     FIELD(identity.leader_election), 0, 0, "enabled|disabled",
+     "enabled: replicas elect one leader through a Lease, and only it runs "
+     "the controller; disabled: this replica always runs it",
+     "enabled"},
+    {"leader-election-namespace", "POD_NAMESPACE", OPT_STRING,
+     FIELD(identity.leader_namespace), 0, 0, "NAMESPACE",
+     "namespace of the leader Lease azure-identity-terminator", "default"},
     {"not-ready-pods", "AZIDT_NOT_READY_PODS", OPT_NOT_READY,
      FIELD(pods.not_ready), 0, 0, "deny|warn",
      "what happens to a pod whose azidterminator.io/identity label names an "
@@ -184,6 +192,7 @@ azidt_err azidt_config_init(struct azidt_config *cfg)
     cfg->identity.orphan_grace_ms = 10 * 60 * SECOND_MS;
     cfg->identity.secret_overlap_ms = 10 * 60 * SECOND_MS;
     cfg->identity.controller_workers = 2;
+    cfg->identity.leader_election = true;
     cfg->pods.not_ready = AZIDT_NOT_READY_PODS_DENY;
     return AZIDT_OK;
 }
@@ -201,6 +210,8 @@ void azidt_config_free(struct azidt_config *cfg)
     free(cfg->identity.kubeconfig);
     free(cfg->identity.cluster_id);
     free(cfg->identity.instance);
+    free(cfg->identity.leader_namespace);
+    cfg->identity.leader_namespace = NULL;
     cfg->identity.kubeconfig = NULL;
     cfg->identity.cluster_id = NULL;
     cfg->identity.instance = NULL;
