@@ -34,7 +34,7 @@ enum azidt_identity_ready {
 #define AZIDT_IDENTITY_REASON_MAX 127
 #define AZIDT_IDENTITY_MESSAGE_MAX 255
 
-/* What pod admission needs of one AzureIdentityTerminator. */
+/* Fields of one AzureIdentityTerminator that pod admission reads. */
 struct azidt_identity_view {
     /* spec.podSelector; "" when it is missing or longer than a label value
      * may be (63 characters). */
@@ -46,7 +46,8 @@ struct azidt_identity_view {
     bool deleting;
 };
 
-/* Where an aadpodidbinding value is bound, seen from one namespace. */
+/* Namespaces whose AzureIdentityBindings select an aadpodidbinding value,
+ * seen from one namespace. */
 enum azidt_binding_scope {
     AZIDT_BINDING_NOWHERE,        /* no AzureIdentityBinding selects it */
     AZIDT_BINDING_IN_NAMESPACE,   /* a binding in the namespace selects it */
@@ -60,8 +61,9 @@ struct azidt_identity_cache;
  * AZIDT_ERR_NOMEM on failure. */
 azidt_err azidt_identity_cache_new(struct azidt_identity_cache **out);
 
-/* Start both watches. client must outlive the cache. Call at most once;
- * on failure no watch keeps running. */
+/* Start both watches. client must outlive the cache. Call at most once.
+ * On failure one watch may have started: azidt_identity_cache_free()
+ * stops it. */
 azidt_err azidt_identity_cache_start(struct azidt_identity_cache *cache,
                                      struct azidt_kube_client *client);
 
@@ -77,7 +79,7 @@ bool azidt_identity_cache_synced(struct azidt_identity_cache *cache);
 
 /*
  * False after the selector index failed to record a binding (out of
- * memory): its answers may then be wrong until the process restarts, and
+ * memory): its results may then be wrong until the process restarts, and
  * pod admission denies rather than guess. Thread-safe.
  */
 bool azidt_identity_cache_healthy(struct azidt_identity_cache *cache);

@@ -291,7 +291,8 @@ static void *project_binding(const cJSON *object, void *ctx)
 
     if (!selector)
         return NULL;
-    /* Left out for lack of memory, the binding would look deleted. */
+    /* A binding left out for lack of memory would look deleted, so the
+     * index is marked failed. */
     copy = strdup(selector);
     if (!copy)
         atomic_store(&c->index_failed, true);

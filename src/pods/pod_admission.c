@@ -1,8 +1,8 @@
 /*
  * Pod admission: the hot path of every cluster that installs the webhook.
- * Both handlers answer from the identity cache alone, so they never wait
- * for the network. Their only allocations are the answer's message,
- * warnings and patch.
+ * Both handlers read only the identity cache, so they never wait for the
+ * network. They allocate only the response's message, warnings and
+ * patch.
  */
 #include <string.h>
 
@@ -31,9 +31,9 @@ static void deny_nomem(const struct azidt_admission_request *req,
     azidt_admission_deny(resp, 500, "internal error: out of memory");
 }
 
-/* Deny with 503 while the cache cannot answer yet, and with 500 after its
- * index failed, rather than admit a pod that may use another namespace's
- * identity. Returns true when the cache can answer. */
+/* Deny with 503 until the cache has synced, and with 500 after its index
+ * failed, rather than admit a pod that may use another namespace's
+ * identity. Returns true when the cache is usable. */
 static bool cache_usable(struct azidt_identity_cache *cache,
                          struct azidt_admission_response *resp)
 {

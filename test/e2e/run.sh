@@ -500,8 +500,8 @@ case_missing_identity_pod_denied() {
 }
 
 # A pod in another namespace cannot borrow the example's identity by
-# setting its aadpodidbinding label, neither at creation nor by a later
-# label change; a pod of the example's namespace may set it directly.
+# setting its aadpodidbinding label, at creation or by a later label
+# change. A pod of the example's namespace may set the label directly.
 case_other_namespace_binding_denied() {
     local other=e2e-other-namespace
     wait_until 60 "a binding that selects azure-kv-pods" \

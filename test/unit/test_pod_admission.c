@@ -269,7 +269,7 @@ START_TEST(mutate_table)
 }
 END_TEST
 
-/* The denial tells the user how to fix it. */
+/* The denial names the fix. */
 START_TEST(mutate_missing_names_fix)
 {
     struct azidt_admission_request *req =
