@@ -62,9 +62,24 @@ static uint64_t hash_string(const char *s)
     return h;
 }
 
+/* Initialise a read-write lock that lets a waiting writer in before new
+ * readers. glibc's default prefers readers, so a steady stream of pod
+ * admissions could keep a watch thread from ever applying a change. No
+ * reader takes the lock twice, which this kind requires. */
+static void rwlock_init_writer_first(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t attr;
+
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+
 static bool index_init(struct selector_index *ix)
 {
-    pthread_rwlock_init(&ix->lock, NULL);
+    rwlock_init_writer_first(&ix->lock);
     ix->buckets = calloc(INDEX_BUCKETS_MIN, sizeof(*ix->buckets));
     ix->bucket_count = ix->buckets ? INDEX_BUCKETS_MIN : 0;
     ix->count = 0;
