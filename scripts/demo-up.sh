@@ -3,10 +3,10 @@
 # webhook on 127.0.0.1, with their files in .demo/ at the top of the
 # repository. Then applies manifests/examples/azure-kv-access-test.yaml,
 # waits until the AzureIdentityTerminator is Ready, shows what it created
-# (never a secret value) and shows that the stored client secret obtains a
-# token from the emulator. Everything keeps running after this script
-# returns; scripts/demo-down.sh stops it. A demo already running in .demo/
-# is stopped first.
+# (never a secret value), shows that the stored client secret obtains a
+# token from the emulator, and creates a pod that names the identity.
+# Everything keeps running after this script returns; scripts/demo-down.sh
+# stops it. A demo already running in .demo/ is stopped first.
 #
 # Usage: scripts/demo-up.sh [BUILD_DIR]
 #   BUILD_DIR  meson build folder with the webhook and the emulator
@@ -133,6 +133,15 @@ if [[ "$status" != 200 ]]; then
     failed "the stored client secret did not obtain a token"
 fi
 echo "  HTTP $status, $fields (token not shown)"
+
+heading "A pod that names the identity gets its aadpodidbinding label"
+# The control plane has no scheduler or kubelet, so the pod stays Pending;
+# the label comes from the mutating webhook at admission.
+kubectl run demo-pod -n "$namespace" --image=registry.k8s.io/pause:3.10 \
+    --restart=Never --labels="azidterminator.io/identity=$name" ||
+    failed "creating a pod labelled azidterminator.io/identity=$name failed"
+kubectl get pod demo-pod -n "$namespace" -L aadpodidbinding \
+    -L azidterminator.io/identity
 
 heading "Summary"
 echo "Ready $((ready_ms / 1000)).$(printf '%03d' $((ready_ms % 1000))) s after kubectl apply"

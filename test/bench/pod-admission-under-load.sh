@@ -86,7 +86,27 @@ kubectl create namespace "$namespace" >/dev/null &&
 pod_load() {
     "$load_bin" --url "$AZIDT_WEBHOOK_URL" --ca-file "$AZIDT_TEST_CA_FILE" \
         --rate "$rate" --seconds "$seconds" \
-        --max-requests $((rate * seconds + 100)) --uid-prefix "$1"
+        --max-requests $((rate * seconds + 100)) --uid-prefix "$1" \
+        --samples "$work/$1.samples"
+}
+
+now_ms() {
+    echo $(($(date +%s%N) / 1000000))
+}
+
+# window_latency FIRST_MS LAST_MS LABEL: client-side percentiles of the
+# load phase's pod reviews sent from FIRST_MS to LAST_MS after its start,
+# as a Markdown table row.
+window_latency() {
+    awk -v first="$1" -v last="$2" '$1 >= first && $1 < last {print $3}' \
+        "$work/load.samples" | sort -n |
+        awk -v label="$3" '{v[NR] = $1}
+            function pct(p,  r) { r = int(p / 100 * NR); if (r < p / 100 * NR) r++; return v[r < 1 ? 1 : r] }
+            END {
+                if (NR == 0) { printf "| %s | 0 | | | | |\n", label; exit }
+                printf "| %s | %d | %.2f | %.2f | %.2f | %.2f |\n", label, NR,
+                    pct(50), pct(95), pct(99), v[NR]
+            }'
 }
 
 # create_review N: the AdmissionReview of the CREATE of bench-create-N.
@@ -123,12 +143,9 @@ create_review() {
 }
 
 # post_creates: all creates at once; DIR/creates.txt gets one line per
-# create: HTTP status, seconds, allowed, code.
+# create: HTTP status, seconds, allowed, code. The reviews must exist.
 post_creates() {
     local i pids=()
-    for ((i = 1; i <= creates; i++)); do
-        create_review "$i" >"$work/create-$i.json"
-    done
     for ((i = 1; i <= creates; i++)); do
         curl --noproxy '*' -sS --max-time 40 --cacert "$AZIDT_TEST_CA_FILE" \
             -H 'Content-Type: application/json' \
@@ -168,18 +185,23 @@ say "phase idle: $rate pod reviews/s for $seconds s"
 pod_load idle >"$work/idle.md" || die "the idle phase failed"
 
 say "phase load: Graph and ARM delayed by $latency_ms ms, $creates creates"
+for ((i = 1; i <= creates; i++)); do
+    create_review "$i" >"$work/create-$i.json"
+done
 for service in graph arm; do
     admin -X POST -H 'Content-Type: application/json' \
         -d "{\"service\":\"$service\",\"kind\":\"latency\",\"latencyMs\":$latency_ms}" \
         "$admin_url/faults" >/dev/null || die "setting the latency fault failed"
 done
 calls_before=$(admin "$admin_url/calls" | jq .lastSeq)
+load_started=$(now_ms)
 pod_load load >"$work/load.md" &
 load_pid=$!
 sleep 2
-create_started=$SECONDS
+creates_posted=$(($(now_ms) - load_started))
 post_creates
-create_seconds=$((SECONDS - create_started))
+creates_done=$(($(now_ms) - load_started))
+create_seconds=$(((creates_done - creates_posted + 500) / 1000))
 wait "$load_pid" || die "the load phase failed"
 calls_during=$(admin "$admin_url/calls?since=$calls_before" |
     jq '.calls | length')
@@ -190,13 +212,23 @@ admin -X DELETE "$admin_url/faults" >/dev/null
 cat <<EOF
 ### Run of $(date -u +%FT%TZ)
 
-Command: \`test/bench/pod-admission-under-load.sh\` with AZIDT_BENCH_RATE=$rate,
-AZIDT_BENCH_SECONDS=$seconds, AZIDT_BENCH_LATENCY_MS=$latency_ms,
-AZIDT_BENCH_CREATES=$creates. Webhook built from commit
-$(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- src include || echo " with local changes").
+Command: \`test/bench/pod-admission-under-load.sh\` with
+AZIDT_BENCH_RATE=$rate, AZIDT_BENCH_SECONDS=$seconds,
+AZIDT_BENCH_LATENCY_MS=$latency_ms, AZIDT_BENCH_CREATES=$creates.
 
-Machine: $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')),
-$(free -g | awk '/^Mem:/ {print $2}') GiB of memory, shared with other work.
+Webhook built from commit $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- src include || echo " with local changes");
+last change to the pod handlers (src/pods): $(git -C "$repo" log -1 --format='%h "%s"' -- src/pods 2>/dev/null).
+
+Machine, shared with other work (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)):
+
+\`\`\`
+\$ nproc
+$(nproc)
+\$ lscpu | head -15
+$(lscpu | head -15)
+\$ free -h | head -2
+$(free -h | head -2)
+\`\`\`
 
 #### Pod reviews, client side (pod-admission-load)
 
@@ -207,6 +239,16 @@ $(cat "$work/idle.md")
 While $creates creates wait on Graph and ARM delayed by $latency_ms ms:
 
 $(cat "$work/load.md")
+
+The same load phase cut into windows by the time each pod review was sent
+(ms after the phase started; the script's clock, so within a few ms):
+
+| window | answered | p50 ms | p95 ms | p99 ms | max ms |
+| --- | --- | --- | --- | --- | --- |
+$(window_latency 0 "$creates_posted" "0-$creates_posted: before the creates")
+$(window_latency "$creates_posted" $((creates_posted + 2000)) "$creates_posted-$((creates_posted + 2000)): the creates arrive")
+$(window_latency $((creates_posted + 2000)) "$creates_done" "$((creates_posted + 2000))-$creates_done: the creates wait on Azure")
+$(window_latency "$creates_done" $((seconds * 1000 + 1000)) "$creates_done-end: after the last answer")
 
 #### Pod reviews, server side (latency_ms in the webhook log)
 

@@ -41,6 +41,7 @@ struct options {
     double rate;
     double seconds;
     long max_requests;
+    const char *samples_file;
 };
 
 struct reply {
@@ -53,6 +54,7 @@ struct worker {
     int index;
     pthread_t thread;
     int64_t *latency_us[ROUTE_COUNT];
+    int64_t *sent_us[ROUTE_COUNT]; /* since run_start_ns */
     size_t count[ROUTE_COUNT];
     size_t cap[ROUTE_COUNT];
     long errors[ROUTE_COUNT];
@@ -64,6 +66,9 @@ struct worker {
 /* Sequence number of the next request, shared so --max-requests bounds
  * the total over all threads. */
 static atomic_long next_sequence;
+
+/* CLOCK_MONOTONIC time at which the threads start, in ns. */
+static int64_t run_start_ns;
 
 static int64_t now_ns(void)
 {
@@ -102,18 +107,26 @@ static void note_error(struct worker *w, int route, const char *message)
                  route_paths[route], message);
 }
 
-static bool add_sample(struct worker *w, int route, int64_t us)
+static bool add_sample(struct worker *w, int route, int64_t sent_us,
+                       int64_t latency_us)
 {
     if (w->count[route] == w->cap[route]) {
         size_t cap = w->cap[route] ? w->cap[route] * 2 : 1024;
-        int64_t *grown = realloc(w->latency_us[route], cap * sizeof(*grown));
+        int64_t *latency =
+            realloc(w->latency_us[route], cap * sizeof(*latency));
+        int64_t *sent;
 
-        if (!grown)
+        if (!latency)
             return false;
-        w->latency_us[route] = grown;
+        w->latency_us[route] = latency;
+        sent = realloc(w->sent_us[route], cap * sizeof(*sent));
+        if (!sent)
+            return false;
+        w->sent_us[route] = sent;
         w->cap[route] = cap;
     }
-    w->latency_us[route][w->count[route]++] = us;
+    w->sent_us[route][w->count[route]] = sent_us;
+    w->latency_us[route][w->count[route]++] = latency_us;
     return true;
 }
 
@@ -185,7 +198,7 @@ static void *run_worker(void *arg)
     struct curl_slist *headers = NULL;
     CURL *curl = curl_easy_init();
     int64_t period = (int64_t)(1e9 * opt->threads / opt->rate);
-    int64_t start = now_ns();
+    int64_t start = run_start_ns;
     int64_t end = start + (int64_t)(opt->seconds * 1e9);
     int64_t next = start + period * w->index / opt->threads;
     int route = w->index % ROUTE_COUNT;
@@ -246,7 +259,8 @@ static void *run_worker(void *arg)
         } else if (!check_reply(&reply, uid, &allowed)) {
             note_error(w, route,
                        "the reply is not an AdmissionReview for the uid sent");
-        } else if (!add_sample(w, route, (int64_t)total_us)) {
+        } else if (!add_sample(w, route, (now - run_start_ns) / 1000,
+                               (int64_t)total_us)) {
             note_error(w, route, "out of memory");
         } else if (!allowed) {
             w->denied[route]++;
@@ -353,6 +367,25 @@ static void print_report(struct worker *workers, int threads)
     free(all);
 }
 
+/* Write one line per answered request: sent at (ms since the start),
+ * route, latency (ms). */
+static bool write_samples(const char *path, const struct worker *workers,
+                          int threads)
+{
+    FILE *f = fopen(path, "w");
+
+    if (!f)
+        return false;
+    for (int t = 0; t < threads; t++)
+        for (int r = 0; r < ROUTE_COUNT; r++)
+            for (size_t i = 0; i < workers[t].count[r]; i++)
+                fprintf(f, "%.3f %s %.3f\n",
+                        (double)workers[t].sent_us[r][i] / 1000.0,
+                        route_paths[r],
+                        (double)workers[t].latency_us[r][i] / 1000.0);
+    return fclose(f) == 0;
+}
+
 static void usage(void)
 {
     fprintf(
@@ -360,7 +393,7 @@ static void usage(void)
         "Usage: pod-admission-load --url https://HOST:PORT --ca-file FILE\n"
         "           [--rate PER_SECOND] [--seconds S] [--max-requests N]\n"
         "           [--threads N] [--uid-prefix P] [--namespace NS]\n"
-        "           [--identity NAME] [--selector VALUE]\n"
+        "           [--identity NAME] [--selector VALUE] [--samples FILE]\n"
         "Sends pod AdmissionReviews to URL/mutate/pods and URL/validate/pods\n"
         "in turn, at PER_SECOND requests per second in total (default 100),\n"
         "for S seconds (default 20) or N requests (default 100000),\n"
@@ -370,7 +403,8 @@ static void usage(void)
         "with the label azidterminator.io/identity=NAME (default\n"
         "azure-kv-access-test); those sent to /validate/pods also carry\n"
         "aadpodidbinding=VALUE (default azure-kv-pods). Prints Markdown\n"
-        "table rows.\n");
+        "table rows. FILE gets one line per answered request: sent at (ms\n"
+        "since the start), route, latency (ms).\n");
     exit(2);
 }
 
@@ -424,6 +458,8 @@ static void parse_options(int argc, char **argv, struct options *opt)
             opt->rate = number_argument(name, value);
         else if (strcmp(name, "--seconds") == 0)
             opt->seconds = number_argument(name, value);
+        else if (strcmp(name, "--samples") == 0)
+            opt->samples_file = value;
         else if (strcmp(name, "--max-requests") == 0)
             opt->max_requests = (long)number_argument(name, value);
         else
@@ -444,6 +480,7 @@ int main(int argc, char **argv)
         return 1;
     }
     workers = calloc((size_t)opt.threads, sizeof(*workers));
+    run_start_ns = now_ns();
     if (!workers) {
         fprintf(stderr, "pod-admission-load: out of memory\n");
         return 1;
@@ -460,10 +497,19 @@ int main(int argc, char **argv)
     for (int t = 0; t < opt.threads; t++)
         pthread_join(workers[t].thread, NULL);
 
+    if (opt.samples_file &&
+        !write_samples(opt.samples_file, workers, opt.threads)) {
+        fprintf(stderr, "pod-admission-load: writing %s failed: %s\n",
+                opt.samples_file, strerror(errno));
+        return 1;
+    }
+
     print_report(workers, opt.threads);
     for (int t = 0; t < opt.threads; t++)
-        for (int r = 0; r < ROUTE_COUNT; r++)
+        for (int r = 0; r < ROUTE_COUNT; r++) {
             free(workers[t].latency_us[r]);
+            free(workers[t].sent_us[r]);
+        }
     free(workers);
     curl_global_cleanup();
     return 0;
