@@ -499,6 +499,54 @@ case_missing_identity_pod_denied() {
         expect_output "NotFound"
 }
 
+ready_reason_is() {
+    [[ "$(kubectl get azidt "$1" -n "$example_namespace" \
+        -o 'jsonpath={.status.conditions[?(@.type=="Ready")].reason}')" == "$2" ]]
+}
+
+# A pod that names an identity which is not Ready is denied with the Ready
+# reason. An AzureIdentity of the same name that the product does not own
+# keeps the new identity from becoming Ready.
+case_not_ready_identity_pod_denied() {
+    local file deadline
+    file=$(write_manifest e2e-foreign-identity <<EOF
+apiVersion: aadpodidentity.k8s.io/v1
+kind: AzureIdentity
+metadata:
+  name: e2e-not-ready
+  namespace: $example_namespace
+spec:
+  type: 1
+  clientID: 00000000-0000-0000-0000-000000000000
+EOF
+    )
+    run kubectl apply -f "$file"
+    expect_success "creating an AzureIdentity the product does not own" ||
+        return 1
+    file=$(terminator e2e-not-ready </dev/null)
+    run kubectl apply -f "$file"
+    expect_success || return 1
+    if ! wait_until 60 "e2e-not-ready to report IdentityConflict" \
+        ready_reason_is e2e-not-ready IdentityConflict; then
+        run kubectl get azidt e2e-not-ready -n "$example_namespace" -o yaml
+        fail "the identity did not report Ready False, IdentityConflict"
+        return 1
+    fi
+    # The webhook's cache sees the new reason a moment after kubectl does.
+    deadline=$((SECONDS + 15))
+    while :; do
+        run_pod "$example_namespace" e2e-not-ready-pod \
+            azidterminator.io/identity=e2e-not-ready
+        grep -qF "IdentityConflict" <<<"$last_out" && break
+        ((last_rc != 0 && SECONDS < deadline)) || break
+        sleep 0.5
+    done
+    expect_failure "the identity is not Ready" &&
+        expect_output 'admission webhook "pods.mutate.azidterminator.io" denied the request' &&
+        expect_output "AzureIdentityTerminator $example_namespace/e2e-not-ready" &&
+        expect_output "is not Ready (IdentityConflict"
+}
+
 # A pod in another namespace cannot borrow the example's identity by
 # setting its aadpodidbinding label, at creation or by a later label
 # change. A pod of the example's namespace may set the label directly.
@@ -601,6 +649,7 @@ all_cases=(
     labelled_pod_reaches_webhook
     identity_pod_gets_binding_label
     missing_identity_pod_denied
+    not_ready_identity_pod_denied
     other_namespace_binding_denied
     kube_system_pod_unaffected
     kube_system_pod_skips_webhook
