@@ -382,7 +382,8 @@ static void write_controller(FILE *out)
     fprintf(out, "azidt_orphaned_applications_removed_total %" PRIu64 "\n",
             load(&metrics.orphans_removed));
     write_family(out, "azidt_leader", "gauge",
-                 "1 while this replica holds the controller Lease, else 0.");
+                 "1 while this replica runs the controller (it holds the "
+                 "leader Lease, or leader election is off), else 0.");
     fprintf(out, "azidt_leader %" PRIu64 "\n", load(&metrics.leader));
 }
 
