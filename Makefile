@@ -30,14 +30,18 @@ build-san: deps $(BUILD_SAN)/build.ninja
 k8s:
 	./test/k8s/build.sh
 
-# Every suite in the normal build, then the unit suite under AddressSanitizer
-# and UndefinedBehaviorSanitizer.
-test: build build-san k8s
 # Every suite in the normal build, then the unit and emulator suites under
-# AddressSanitizer and UndefinedBehaviorSanitizer.
-test: build build-san
-	meson test -C $(BUILD) --print-errorlogs
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C $(BUILD_SAN) --suite unit --suite emulator --print-errorlogs
+# AddressSanitizer and UndefinedBehaviorSanitizer. Both runs always finish,
+# and the last line counts the tests of both.
+test: format-check build build-san k8s
+	@status=0; \
+	meson test -C $(BUILD) --print-errorlogs || status=1; \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    meson test -C $(BUILD_SAN) --suite unit --suite emulator \
+	    --print-errorlogs || status=1; \
+	./scripts/test-summary.sh $(BUILD)/meson-logs/testlog.json \
+	    $(BUILD_SAN)/meson-logs/testlog.json || status=1; \
+	exit $$status
 
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
@@ -48,7 +52,7 @@ test-e2e: build k8s
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-format-check:
+format-check: deps
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:

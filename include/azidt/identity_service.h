@@ -1,8 +1,9 @@
 /*
  * Everything provisioning needs at run time, started and stopped as one:
  * the Kubernetes client, the Azure client, the provisioner the admission
- * handlers call, and the controller, which runs only while this replica
- * holds the leader Lease (leader.h) unless leader election is disabled.
+ * handlers call, and the controller. The controller runs only while this
+ * replica holds the leader Lease (leader.h), unless leader election is
+ * disabled.
  */
 #ifndef AZIDT_IDENTITY_SERVICE_H
 #define AZIDT_IDENTITY_SERVICE_H

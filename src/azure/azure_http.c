@@ -401,7 +401,7 @@ static void copy_first_line(char *out, size_t outlen, const char *text)
     out[n] = '\0';
 }
 
-/* Graph and ARM send {"error":{"code","message"}}; the token endpoint
+/* Graph and ARM send {"error":{"code","message"}}. The token endpoint
  * sends {"error":"<oauth code>","error_description","error_codes":[n]}. */
 static void extract_azure_error(struct azidt_azure_response *resp)
 {

@@ -239,7 +239,7 @@ bool azidt_identity_service_ready(void *ctx, char *why, size_t len)
     struct azidt_identity_service *svc = ctx;
     bool ready;
 
-    /* A standby replica answers admission without a controller. */
+    /* A standby replica serves admission without a controller. */
     pthread_mutex_lock(&svc->ctrl_lock);
     ready = !svc->ctrl || azidt_controller_has_synced(svc->ctrl);
     pthread_mutex_unlock(&svc->ctrl_lock);

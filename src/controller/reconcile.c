@@ -1,8 +1,8 @@
 /*
- * One reconcile of one AzureIdentityTerminator: make its Azure objects,
- * Secret, AzureIdentity and AzureIdentityBinding exist and match the spec,
- * then report in status; or, once it is being deleted, remove all of them
- * and then the finalizer.
+ * One reconcile of one AzureIdentityTerminator. A live object gets its
+ * Azure objects, Secret, AzureIdentity and AzureIdentityBinding made to
+ * match the spec, and the outcome goes into status. An object being
+ * deleted loses all of them, and then its finalizer.
  */
 #include "controller_internal.h"
 #include "secret.h"
