@@ -104,6 +104,9 @@ static azidt_err send_with_token(struct azidt_azure_client *client,
         return rc;
     }
     with_token.bearer = token;
+    with_token.service = service == AZIDT_AZURE_GRAPH
+                             ? AZIDT_METRICS_AZURE_GRAPH
+                             : AZIDT_METRICS_AZURE_ARM;
     rc = azidt_azure_http_send(client->http, &with_token, resp, err, errlen);
     azidt_azure_secret_free(token);
     return rc;
