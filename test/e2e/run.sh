@@ -611,6 +611,68 @@ case_webhook_namespace_pod_skips_webhook() {
     expect_no_output "e2e-own-pod"
 }
 
+# scrape_metrics: GET /metrics into last_out.
+scrape_metrics() {
+    run curl --noproxy '*' -fsS --max-time 5 --cacert "$AZIDT_TEST_CA_FILE" \
+        "https://127.0.0.1:$webhook_port/metrics"
+}
+
+# metric_positive SERIES: the last scrape has SERIES with a value above 0.
+metric_positive() {
+    awk -v series="$1" 'index($0, series " ") == 1 && $2 > 0 { found = 1 }
+        END { exit !found }' <<<"$last_out" ||
+        fail "expected a positive value for $1"
+}
+
+# metric_settled SERIES: scrape until SERIES is positive, for up to 30 s.
+metric_settled() {
+    local deadline=$((SECONDS + 30))
+    until scrape_metrics && metric_positive "$1" >/dev/null; do
+        ((SECONDS < deadline)) || {
+            metric_positive "$1"
+            return 1
+        }
+        sleep 0.5
+    done
+}
+
+# After the example was provisioned through the emulator (example_admitted)
+# and one invalid object was denied, /metrics counts the Azure and
+# Kubernetes calls, reconciles and admission decisions, and contains no
+# secret or object name.
+case_metrics_count_provisioning() {
+    local file series secret client_secret
+    file=$(valid_spec_with 's/720h/30d/' | terminator e2e-metrics-denied)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-metrics-denied \
+        spec.servicePrincipal.clientSecretDuration || return 1
+    for series in \
+        'azidt_leader' \
+        'azidt_reconciles_total{result="success"}' \
+        'azidt_admission_requests_total{route="/validate/azureidentityterminators",decision="allowed"}' \
+        'azidt_admission_requests_total{route="/validate/azureidentityterminators",decision="denied"}' \
+        'azidt_admission_requests_total{route="/mutate/azureidentityterminators",decision="allowed"}' \
+        'azidt_azure_requests_total{service="token",method="POST",status_class="2xx"}' \
+        'azidt_azure_requests_total{service="graph",method="PATCH",status_class="2xx"}' \
+        'azidt_azure_requests_total{service="arm",method="PUT",status_class="2xx"}' \
+        'azidt_azure_request_duration_seconds_count{service="graph"}' \
+        'azidt_kubernetes_requests_total{status_class="2xx"}' \
+        'azidt_reconcile_duration_seconds_count'; do
+        metric_settled "$series" || return 1
+    done
+    secret=$(kubectl get secret azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.data.clientSecret}' | base64 -d)
+    client_secret=$(sed -n 's/^AZURE_CLIENT_SECRET=//p' "$azure_env" |
+        tr -d "'\"")
+    [[ -n "$secret" ]] || fail "the example's Secret has no clientSecret" ||
+        return 1
+    expect_no_output "$secret" &&
+        expect_no_output "${client_secret:-unset}" &&
+        expect_no_output "azure-kv-access-test" &&
+        expect_no_output "e2e-metrics-denied" &&
+        expect_no_output "$example_namespace"
+}
+
 # With the webhook stopped, AzureIdentityTerminator requests fail closed and
 # pods outside the webhook's selectors are still admitted.
 case_webhook_down_fails_closed() {
@@ -654,6 +716,7 @@ all_cases=(
     kube_system_pod_unaffected
     kube_system_pod_skips_webhook
     webhook_namespace_pod_skips_webhook
+    metrics_count_provisioning
     webhook_down_fails_closed
 )
 
