@@ -104,9 +104,6 @@ static azidt_err send_with_token(struct azidt_azure_client *client,
         return rc;
     }
     with_token.bearer = token;
-    with_token.service = service == AZIDT_AZURE_GRAPH
-                             ? AZIDT_METRICS_AZURE_GRAPH
-                             : AZIDT_METRICS_AZURE_ARM;
     rc = azidt_azure_http_send(client->http, &with_token, resp, err, errlen);
     azidt_azure_secret_free(token);
     return rc;
@@ -120,8 +117,12 @@ azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
 {
     const char *scope =
         service == AZIDT_AZURE_GRAPH ? client->graph_scope : client->arm_scope;
+    struct azidt_azure_request labelled = *req;
     azidt_err rc;
 
+    labelled.service = service == AZIDT_AZURE_GRAPH ? AZIDT_METRICS_AZURE_GRAPH
+                                                    : AZIDT_METRICS_AZURE_ARM;
+    req = &labelled;
     rc = send_with_token(client, scope, req, resp, err, errlen);
     /* A token can be revoked or expire early (a clock step, a tenant
      * policy change); drop it and try once more with a new one. */
