@@ -12,6 +12,8 @@
 
 #include "azidt/clock.h"
 
+struct emu_state emu = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 int64_t emu_now_ms(void)
 {
     return azidt_clock_wall_ms() +
