@@ -5,7 +5,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 MESON_SETUP_FLAGS ?= --werror
 
-.PHONY: all deps build build-san test test-unit test-san format format-check clean
+.PHONY: all deps build build-san k8s test test-unit test-e2e test-san format format-check clean
 
 all: build
 
@@ -24,19 +24,35 @@ $(BUILD_SAN)/build.ninja:
 build-san: deps $(BUILD_SAN)/build.ninja
 	meson compile -C $(BUILD_SAN)
 
+# kube-apiserver, kube-controller-manager, kubectl and etcd for the e2e
+# suite, built from the Go modules pinned in test/k8s/go.mod. A no-op
+# unless test/k8s/go.sum changed.
+k8s:
+	./test/k8s/build.sh
+
 # Every suite in the normal build, then the unit and emulator suites under
-# AddressSanitizer and UndefinedBehaviorSanitizer.
-test: build build-san
-	meson test -C $(BUILD) --print-errorlogs
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C $(BUILD_SAN) --suite unit --suite emulator --print-errorlogs
+# AddressSanitizer and UndefinedBehaviorSanitizer. Both runs always finish,
+# and the last line counts the tests of both.
+test: format-check build build-san k8s
+	@status=0; \
+	meson test -C $(BUILD) --print-errorlogs || status=1; \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    meson test -C $(BUILD_SAN) --suite unit --suite emulator \
+	    --print-errorlogs || status=1; \
+	./scripts/test-summary.sh $(BUILD)/meson-logs/testlog.json \
+	    $(BUILD_SAN)/meson-logs/testlog.json || status=1; \
+	exit $$status
 
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
+test-e2e: build k8s
+	meson test -C $(BUILD) --suite e2e --print-errorlogs
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-format-check:
+format-check: deps
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:

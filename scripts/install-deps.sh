@@ -7,7 +7,7 @@ packages=(
     meson ninja-build pkg-config gcc
     libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev
     libcurl4-openssl-dev libyaml-dev check
-    openssl curl jq clang-format
+    openssl curl jq clang-format iproute2
 )
 
 missing=()

@@ -1,9 +1,163 @@
+/*
+ * azidt-webhook: read the configuration, load the serving certificate,
+ * serve the admission routes until SIGTERM or SIGINT, then drain.
+ */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "azidt/config.h"
+#include "azidt/constants.h"
+#include "azidt/handlers.h"
+#include "azidt/identity_service.h"
 #include "azidt/log.h"
+#include "azidt/server.h"
+#include "azidt/tls_store.h"
 
-int main(void)
+#define AZIDT_PROGRAM_VERSION "0.1.0"
+
+/* Grace period for a superseded certificate pair beyond the idle timeout:
+ * by then every handshake that could have picked it up has ended. */
+#define CERT_GRACE_EXTRA_MS 60000
+
+static bool validate_needs_worker(void *ctx,
+                                  const struct azidt_admission_request *req)
 {
-    AZIDT_LOG_INFO("azidt-webhook skeleton");
-    return 0;
+    (void)ctx;
+    return azidt_azidt_validate_needs_worker(req);
+}
+
+static azidt_err add_routes(struct azidt_server *server,
+                            struct azidt_handler_ctx *handlers)
+{
+    const struct azidt_route routes[] = {
+        {AZIDT_ROUTE_MUTATE_AZIDT, AZIDT_GROUP, AZIDT_KIND,
+         azidt_handle_azidt_mutate, handlers, NULL},
+        {AZIDT_ROUTE_VALIDATE_AZIDT, AZIDT_GROUP, AZIDT_KIND,
+         azidt_handle_azidt_validate, handlers, validate_needs_worker},
+        {AZIDT_ROUTE_MUTATE_PODS, "", "Pod", azidt_handle_pod_mutate, handlers,
+         NULL},
+        {AZIDT_ROUTE_VALIDATE_PODS, "", "Pod", azidt_handle_pod_validate,
+         handlers, NULL},
+    };
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        azidt_err rc = azidt_server_add_route(server, &routes[i]);
+
+        if (rc)
+            return rc;
+    }
+    return AZIDT_OK;
+}
+
+/* Block the stop signals in every thread, so that only sigwait() in the
+ * main thread receives them. Must run before any thread starts. */
+static void block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    /* A peer that closes early must not kill the process with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *getenv_wrapper(const char *name)
+{
+    return getenv(name);
+}
+
+int main(int argc, char **argv)
+{
+    struct azidt_config cfg;
+    struct azidt_handler_ctx handlers;
+    struct azidt_tls_store *store = NULL;
+    struct azidt_server *server = NULL;
+    struct azidt_identity_service *identity = NULL;
+    char err[1024];
+    sigset_t stop_signals;
+    int signal_number = 0;
+    int status = EXIT_FAILURE;
+
+    if (azidt_config_init(&cfg)) {
+        fprintf(stderr, "azidt-webhook: out of memory\n");
+        return EXIT_FAILURE;
+    }
+    if (azidt_config_parse(&cfg, argc, argv, getenv_wrapper, err,
+                           sizeof(err))) {
+        fprintf(stderr, "azidt-webhook: %s\n", err);
+        goto out;
+    }
+    if (cfg.show_help) {
+        azidt_config_print_help(stdout, "azidt-webhook");
+        status = EXIT_SUCCESS;
+        goto out;
+    }
+    if (cfg.show_version) {
+        printf("azidt-webhook %s\n", AZIDT_PROGRAM_VERSION);
+        status = EXIT_SUCCESS;
+        goto out;
+    }
+    azidt_log_set_level(cfg.log_level);
+    block_stop_signals(&stop_signals);
+
+    if (azidt_tls_store_create(cfg.server.tls_cert_file,
+                               cfg.server.tls_key_file, &store, err,
+                               sizeof(err))) {
+        AZIDT_LOG_ERROR("cannot load the serving certificate; set "
+                        "--tls-cert-file and --tls-key-file (or "
+                        "AZIDT_TLS_CERT_FILE and AZIDT_TLS_KEY_FILE) to a "
+                        "readable PEM pair",
+                        "error", err);
+        goto out;
+    }
+    if (azidt_tls_store_start(store, cfg.server.cert_reload_interval_ms,
+                              cfg.server.idle_timeout_ms +
+                                  CERT_GRACE_EXTRA_MS)) {
+        AZIDT_LOG_ERROR("cannot start the certificate watcher thread");
+        goto out;
+    }
+
+    azidt_handler_ctx_init(&handlers);
+    if (cfg.identity.enabled) {
+        if (azidt_identity_service_start(&cfg.identity, &identity, err,
+                                         sizeof(err))) {
+            AZIDT_LOG_ERROR("cannot start provisioning; fix the setting "
+                            "named in the error, or run with "
+                            "--provisioning=disabled to validate only",
+                            "error", err);
+            goto out;
+        }
+        handlers.provisioner = azidt_identity_service_provisioner(identity);
+        handlers.undo_reserve_ms = cfg.identity.undo_reserve_ms;
+    } else {
+        AZIDT_LOG_WARN("provisioning is disabled: AzureIdentityTerminators "
+                       "are validated but no Azure identities are created");
+    }
+    if (azidt_server_create(&cfg.server, store, &server) ||
+        add_routes(server, &handlers) ||
+        (identity && azidt_server_add_ready_check(server, "controller",
+                                                  azidt_identity_service_ready,
+                                                  identity))) {
+        AZIDT_LOG_ERROR("cannot set up the server routes");
+        goto out;
+    }
+    if (azidt_server_start(server, err, sizeof(err))) {
+        AZIDT_LOG_ERROR("cannot start the HTTPS server", "error", err);
+        goto out;
+    }
+
+    sigwait(&stop_signals, &signal_number);
+    AZIDT_LOG_INFO("shutting down", "signal", strsignal(signal_number));
+    azidt_server_shutdown(server, cfg.server.shutdown_timeout_ms);
+    status = EXIT_SUCCESS;
+
+out:
+    azidt_server_destroy(server);
+    azidt_identity_service_stop(identity);
+    azidt_tls_store_destroy(store);
+    azidt_config_free(&cfg);
+    return status;
 }

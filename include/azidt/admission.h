@@ -25,16 +25,16 @@ enum azidt_operation {
 };
 
 struct azidt_admission_request {
-    cJSON *review;        /* the whole parsed AdmissionReview (owned) */
-    const char *uid;      /* request.uid, never NULL after a parse */
-    const char *group;    /* request.kind.group ("" for core) */
-    const char *version;  /* request.kind.version */
-    const char *kind;     /* request.kind.kind */
-    const char *resource; /* request.resource.resource */
+    cJSON *review;           /* the whole parsed AdmissionReview (owned) */
+    const char *uid;         /* request.uid, never NULL after a parse */
+    const char *group;       /* request.kind.group ("" for core) */
+    const char *version;     /* request.kind.version */
+    const char *kind;        /* request.kind.kind */
+    const char *resource;    /* request.resource.resource */
     const char *subresource; /* request.subResource or NULL */
-    const char *namespace_; /* request.namespace or "" */
-    const char *name;       /* request.name, or metadata.name, or "" */
-    const char *username;   /* request.userInfo.username or "" */
+    const char *namespace_;  /* request.namespace or "" */
+    const char *name;        /* request.name, or metadata.name, or "" */
+    const char *username;    /* request.userInfo.username or "" */
     enum azidt_operation operation;
     bool dry_run;
     const cJSON *object;     /* request.object or NULL (DELETE) */
@@ -44,11 +44,11 @@ struct azidt_admission_request {
 
 struct azidt_admission_response {
     bool allowed;
-    int code;          /* HTTP-style status for denials, such as 400 or 403 */
-    char *message;     /* owned; shown to the user by kubectl */
-    char *reason;      /* owned; optional machine-readable reason */
-    cJSON *patch;      /* owned JSONPatch array, or NULL for no mutation */
-    char **warnings;   /* owned array of owned strings */
+    int code;        /* HTTP-style status for denials, such as 400 or 403 */
+    char *message;   /* owned; shown to the user by kubectl */
+    char *reason;    /* owned; optional machine-readable reason */
+    cJSON *patch;    /* owned JSONPatch array, or NULL for no mutation */
+    char **warnings; /* owned array of owned strings */
     size_t warning_count;
 };
 
@@ -59,8 +59,8 @@ struct azidt_admission_response {
  * names the bad field into err (errlen bytes, always NUL-terminated).
  */
 azidt_err azidt_admission_parse(const char *body, size_t len,
-                                struct azidt_admission_request **out,
-                                char *err, size_t errlen);
+                                struct azidt_admission_request **out, char *err,
+                                size_t errlen);
 
 void azidt_admission_request_free(struct azidt_admission_request *req);
 
@@ -85,7 +85,8 @@ void azidt_admission_response_clear(struct azidt_admission_response *resp);
  * The patch, if any, is sent base64-encoded with patchType JSONPatch.
  * Returns a malloc'd NUL-terminated string, or NULL when out of memory.
  */
-char *azidt_admission_response_json(const char *uid,
-                                    const struct azidt_admission_response *resp);
+char *
+azidt_admission_response_json(const char *uid,
+                              const struct azidt_admission_response *resp);
 
 #endif

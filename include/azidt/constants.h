@@ -27,7 +27,7 @@
 /* aad-pod-identity names. */
 #define AAD_POD_IDENTITY_GROUP "aadpodidentity.k8s.io"
 #define AAD_POD_IDENTITY_VERSION "v1"
-#define AAD_POD_IDENTITY_API_VERSION                                          \
+#define AAD_POD_IDENTITY_API_VERSION                                           \
     AAD_POD_IDENTITY_GROUP "/" AAD_POD_IDENTITY_VERSION
 #define AAD_POD_BINDING_LABEL "aadpodidbinding"
 #define AAD_POD_BEHAVIOR_ANNOTATION "aadpodidentity.k8s.io/Behavior"

@@ -8,23 +8,23 @@
 #ifndef AZIDT_ERROR_H
 #define AZIDT_ERROR_H
 
-#define AZIDT_ERROR_LIST(X)                                                   \
-    X(AZIDT_OK, "ok")                                                         \
-    X(AZIDT_ERR_NOMEM, "out of memory")                                       \
-    X(AZIDT_ERR_INVALID, "invalid input")                                     \
-    X(AZIDT_ERR_IO, "input/output error")                                     \
-    X(AZIDT_ERR_TLS, "TLS error")                                             \
-    X(AZIDT_ERR_HTTP, "HTTP transport error")                                 \
-    X(AZIDT_ERR_TIMEOUT, "deadline exceeded")                                 \
-    X(AZIDT_ERR_NOT_FOUND, "not found")                                       \
-    X(AZIDT_ERR_CONFLICT, "conflict")                                         \
-    X(AZIDT_ERR_FORBIDDEN, "forbidden")                                       \
-    X(AZIDT_ERR_UNAUTHORIZED, "unauthorized")                                 \
-    X(AZIDT_ERR_THROTTLED, "throttled")                                       \
-    X(AZIDT_ERR_UNAVAILABLE, "service unavailable")                           \
-    X(AZIDT_ERR_GONE, "resource version gone")                                \
-    X(AZIDT_ERR_REMOTE, "remote service error")                               \
-    X(AZIDT_ERR_CONFIG, "invalid configuration")                              \
+#define AZIDT_ERROR_LIST(X)                                                    \
+    X(AZIDT_OK, "ok")                                                          \
+    X(AZIDT_ERR_NOMEM, "out of memory")                                        \
+    X(AZIDT_ERR_INVALID, "invalid input")                                      \
+    X(AZIDT_ERR_IO, "input/output error")                                      \
+    X(AZIDT_ERR_TLS, "TLS error")                                              \
+    X(AZIDT_ERR_HTTP, "HTTP transport error")                                  \
+    X(AZIDT_ERR_TIMEOUT, "deadline exceeded")                                  \
+    X(AZIDT_ERR_NOT_FOUND, "not found")                                        \
+    X(AZIDT_ERR_CONFLICT, "conflict")                                          \
+    X(AZIDT_ERR_FORBIDDEN, "forbidden")                                        \
+    X(AZIDT_ERR_UNAUTHORIZED, "unauthorized")                                  \
+    X(AZIDT_ERR_THROTTLED, "throttled")                                        \
+    X(AZIDT_ERR_UNAVAILABLE, "service unavailable")                            \
+    X(AZIDT_ERR_GONE, "resource version gone")                                 \
+    X(AZIDT_ERR_REMOTE, "remote service error")                                \
+    X(AZIDT_ERR_CONFIG, "invalid configuration")                               \
     X(AZIDT_ERR_INTERNAL, "internal error")
 
 typedef enum azidt_err {

@@ -44,10 +44,10 @@ bool azidt_log_enabled(enum azidt_log_level level);
  * the terminating NULL. */
 void azidt_log_write(enum azidt_log_level level, const char *msg, ...);
 
-#define AZIDT_LOG_AT(level, ...)                                              \
-    do {                                                                      \
-        if (azidt_log_enabled(level))                                         \
-            azidt_log_write(level, __VA_ARGS__, (const char *)0);             \
+#define AZIDT_LOG_AT(level, ...)                                               \
+    do {                                                                       \
+        if (azidt_log_enabled(level))                                          \
+            azidt_log_write(level, __VA_ARGS__, (const char *)0);              \
     } while (0)
 
 #define AZIDT_LOG_DEBUG(...) AZIDT_LOG_AT(AZIDT_LOG_DEBUG, __VA_ARGS__)

@@ -1,0 +1,85 @@
+/*
+ * Admission handlers, one per webhook route.
+ *
+ * The HTTP server parses the AdmissionReview, picks the handler for the
+ * route, passes it a zero-initialised response and serialises what the
+ * handler filled in. Every handler always fills resp (allowed, or denied
+ * with a code and a message), also when it runs out of memory (a 500
+ * denial). ctx points to the server's struct azidt_handler_ctx, which the
+ * handlers only read, so they are safe to call from several threads at
+ * once.
+ *
+ * Routes (constants.h):
+ *   AZIDT_ROUTE_MUTATE_AZIDT   -> azidt_handle_azidt_mutate
+ *   AZIDT_ROUTE_VALIDATE_AZIDT -> azidt_handle_azidt_validate
+ *   AZIDT_ROUTE_MUTATE_PODS    -> azidt_handle_pod_mutate
+ *   AZIDT_ROUTE_VALIDATE_PODS  -> azidt_handle_pod_validate
+ */
+#ifndef AZIDT_HANDLERS_H
+#define AZIDT_HANDLERS_H
+
+#include <stdbool.h>
+
+#include "azidt/admission.h"
+#include "azidt/validate.h"
+
+/*
+ * State the handlers share. Initialise with azidt_handler_ctx_init() and
+ * then override fields from configuration. Later parts (the provisioner,
+ * the identity cache that pod admission reads, the cluster policy) are
+ * added as further members, so callers must always go through
+ * azidt_handler_ctx_init() and never list the members in an initializer.
+ */
+struct azidt_provisioner;
+
+struct azidt_handler_ctx {
+    struct azidt_validate_limits limits;
+    /* Creates the Azure objects of an admitted CREATE; NULL validates
+     * only. */
+    struct azidt_provisioner *provisioner;
+    /* Part of the admission deadline kept to undo a failed create. */
+    int64_t undo_reserve_ms;
+};
+
+/* Set every member to its default: limits from
+ * azidt_validate_limits_init(). */
+void azidt_handler_ctx_init(struct azidt_handler_ctx *ctx);
+
+/*
+ * Mutating webhook for AzureIdentityTerminator: adds the finalizer
+ * AZIDT_FINALIZER on CREATE and UPDATE when it is absent and the object is
+ * not being deleted. A replayed request yields no second entry.
+ */
+void azidt_handle_azidt_mutate(void *ctx,
+                               const struct azidt_admission_request *req,
+                               struct azidt_admission_response *resp);
+
+/*
+ * Validating webhook for AzureIdentityTerminator: checks the spec on CREATE
+ * and UPDATE and the immutable fields on UPDATE. Denials use code 422 and
+ * list every violation.
+ */
+void azidt_handle_azidt_validate(void *ctx,
+                                 const struct azidt_admission_request *req,
+                                 struct azidt_admission_response *resp);
+
+/*
+ * True when azidt_handle_azidt_validate() may call Azure for req, so the
+ * server must run it on the worker pool rather than inline: a CREATE that
+ * is not a dry run.
+ */
+bool azidt_azidt_validate_needs_worker(
+    const struct azidt_admission_request *req);
+
+/* Mutating webhook for pods. Allows every pod for now; the patch that sets
+ * the aadpodidbinding label is built by azidt_podlabel_binding_patch(). */
+void azidt_handle_pod_mutate(void *ctx,
+                             const struct azidt_admission_request *req,
+                             struct azidt_admission_response *resp);
+
+/* Validating webhook for pods. Allows every pod for now. */
+void azidt_handle_pod_validate(void *ctx,
+                               const struct azidt_admission_request *req,
+                               struct azidt_admission_response *resp);
+
+#endif

@@ -1,0 +1,282 @@
+#include "azidt/handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "azidt/clock.h"
+#include "azidt/constants.h"
+#include "azidt/identity_spec.h"
+#include "azidt/jsonpatch.h"
+#include "azidt/log.h"
+#include "azidt/provisioner.h"
+
+void azidt_handler_ctx_init(struct azidt_handler_ctx *ctx)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    azidt_validate_limits_init(&ctx->limits);
+}
+
+static bool is_azidt(const struct azidt_admission_request *req)
+{
+    return strcmp(req->group, AZIDT_GROUP) == 0 &&
+           strcmp(req->kind, AZIDT_KIND) == 0;
+}
+
+/* Deny with 500 after an allocation failure, so the apiserver applies the
+ * webhook's failure policy instead of admitting an unchecked object. */
+static void deny_nomem(const struct azidt_admission_request *req,
+                       struct azidt_admission_response *resp)
+{
+    AZIDT_LOG_ERROR("admission handler ran out of memory", "uid", req->uid,
+                    "namespace", req->namespace_, "name", req->name);
+    azidt_admission_deny(resp, 500, "internal error: out of memory");
+}
+
+/* Return the JSONPatch value that adds AZIDT_FINALIZER and set *path to
+ * where it goes: appended to metadata.finalizers when that list exists,
+ * else a new list, else a new metadata object. */
+static cJSON *finalizer_value(const cJSON *metadata, const cJSON *finalizers,
+                              const char **path)
+{
+    cJSON *list = NULL, *name = NULL, *wrapper = NULL;
+
+    if (cJSON_IsArray(finalizers)) {
+        *path = "/metadata/finalizers/-";
+        return cJSON_CreateString(AZIDT_FINALIZER);
+    }
+    list = cJSON_CreateArray();
+    name = cJSON_CreateString(AZIDT_FINALIZER);
+    if (!list || !name || !cJSON_AddItemToArray(list, name)) {
+        cJSON_Delete(list);
+        cJSON_Delete(name);
+        return NULL;
+    }
+    if (cJSON_IsObject(metadata)) {
+        *path = "/metadata/finalizers";
+        return list;
+    }
+    wrapper = cJSON_CreateObject();
+    if (!wrapper || !cJSON_AddItemToObject(wrapper, "finalizers", list)) {
+        cJSON_Delete(wrapper);
+        cJSON_Delete(list);
+        return NULL;
+    }
+    *path = "/metadata";
+    return wrapper;
+}
+
+/* Return the patch that adds AZIDT_FINALIZER, or NULL with *rc = AZIDT_OK
+ * when the object has it already or is being deleted. */
+static cJSON *finalizer_patch(const cJSON *object, azidt_err *rc)
+{
+    const cJSON *metadata =
+        cJSON_GetObjectItemCaseSensitive(object, "metadata");
+    const cJSON *finalizers =
+        cJSON_GetObjectItemCaseSensitive(metadata, "finalizers");
+    const cJSON *deleting =
+        cJSON_GetObjectItemCaseSensitive(metadata, "deletionTimestamp");
+    const cJSON *entry;
+    const char *path = NULL;
+    cJSON *patch = NULL, *value = NULL;
+
+    *rc = AZIDT_OK;
+    /* The apiserver rejects new finalizers on an object being deleted. */
+    if (deleting && !cJSON_IsNull(deleting))
+        return NULL;
+    if (cJSON_IsArray(finalizers)) {
+        cJSON_ArrayForEach(entry, finalizers)
+        {
+            if (cJSON_IsString(entry) &&
+                strcmp(entry->valuestring, AZIDT_FINALIZER) == 0)
+                return NULL;
+        }
+    }
+
+    value = finalizer_value(metadata, finalizers, &path);
+    patch = value ? azidt_jsonpatch_new() : NULL;
+    if (!patch) {
+        cJSON_Delete(value);
+        *rc = AZIDT_ERR_NOMEM;
+        return NULL;
+    }
+    *rc = azidt_jsonpatch_add(patch, path, value);
+    if (*rc) {
+        cJSON_Delete(patch);
+        return NULL;
+    }
+    return patch;
+}
+
+void azidt_handle_azidt_mutate(void *ctx,
+                               const struct azidt_admission_request *req,
+                               struct azidt_admission_response *resp)
+{
+    azidt_err rc;
+
+    azidt_admission_allow(resp);
+    if (!is_azidt(req) || req->subresource ||
+        (req->operation != AZIDT_OP_CREATE &&
+         req->operation != AZIDT_OP_UPDATE))
+        return;
+    resp->patch = finalizer_patch(req->object, &rc);
+    if (rc)
+        deny_nomem(req, resp);
+}
+
+/* True when an UPDATE leaves spec as it was: status writes, finalizer
+ * removal and label changes. These pass even when the stored spec breaks
+ * a rule added later, so an old object can always be deleted. */
+static bool spec_unchanged(const struct azidt_admission_request *req)
+{
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
+    const cJSON *before =
+        cJSON_GetObjectItemCaseSensitive(req->old_object, "spec");
+
+    if (!now || !before)
+        return now == before;
+    return cJSON_Compare(now, before, true);
+}
+
+/* HTTP-style code for a failed create: 422 when the spec names something
+ * that does not exist in Azure, 503 when retrying may help, else 500. */
+static int provision_failure_code(azidt_err rc)
+{
+    switch (rc) {
+    case AZIDT_ERR_NOT_FOUND:
+    case AZIDT_ERR_INVALID:
+        return 422;
+    case AZIDT_ERR_TIMEOUT:
+    case AZIDT_ERR_THROTTLED:
+    case AZIDT_ERR_UNAVAILABLE:
+    case AZIDT_ERR_HTTP:
+    case AZIDT_ERR_TLS:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+/* Create the Azure objects of a validated CREATE before it is admitted.
+ * The Kubernetes objects follow from the controller once the object is
+ * stored, because their owner references need it to exist. */
+static void provision_identity(const struct azidt_handler_ctx *hctx,
+                               const struct azidt_admission_request *req,
+                               struct azidt_admission_response *resp)
+{
+    struct azidt_identity_spec spec;
+    struct azidt_azure_identity azure;
+    int64_t started = azidt_clock_now_ms();
+    char err[1024];
+    char elapsed[32];
+    azidt_err rc;
+    int code;
+
+    rc = azidt_identity_spec_parse(req->object, &spec, err, sizeof(err));
+    if (rc) {
+        azidt_admission_deny(resp, 422, "AzureIdentityTerminator %s/%s: %s",
+                             req->namespace_, req->name, err);
+        return;
+    }
+    rc = azidt_provision_ensure(hctx->provisioner, &spec, false,
+                                req->deadline_ms - hctx->undo_reserve_ms,
+                                req->deadline_ms, &azure, err, sizeof(err));
+    snprintf(elapsed, sizeof(elapsed), "%lld",
+             (long long)(azidt_clock_now_ms() - started));
+    if (rc) {
+        code = provision_failure_code(rc);
+        AZIDT_LOG_WARN("denied: Azure provisioning failed", "uid", req->uid,
+                       "namespace", req->namespace_, "name", req->name,
+                       "elapsed_ms", elapsed, "error", err);
+        azidt_admission_deny(
+            resp, code, "AzureIdentityTerminator %s/%s was not created: %s%s",
+            req->namespace_, req->name, err,
+            code == 503 ? " (Azure was slow or unavailable: retrying the "
+                          "request may succeed)"
+                        : "");
+    } else {
+        AZIDT_LOG_INFO("provisioned Azure identity", "uid", req->uid,
+                       "namespace", req->namespace_, "name", req->name,
+                       "client_id", azure.client_id, "application",
+                       azure.app_object_id, "elapsed_ms", elapsed);
+        azidt_azure_identity_clear(&azure);
+    }
+    azidt_identity_spec_clear(&spec);
+}
+
+void azidt_handle_azidt_validate(void *ctx,
+                                 const struct azidt_admission_request *req,
+                                 struct azidt_admission_response *resp)
+{
+    struct azidt_handler_ctx defaults;
+    const struct azidt_handler_ctx *hctx = ctx;
+    struct azidt_validate_result result = {0};
+    char *message = NULL;
+
+    if (!hctx) {
+        azidt_handler_ctx_init(&defaults);
+        hctx = &defaults;
+    }
+    azidt_admission_allow(resp);
+    if (!is_azidt(req) || req->subresource ||
+        (req->operation != AZIDT_OP_CREATE &&
+         req->operation != AZIDT_OP_UPDATE))
+        return;
+    if (req->operation == AZIDT_OP_UPDATE && spec_unchanged(req))
+        return;
+
+    azidt_validate_spec(req->object, &hctx->limits, &result);
+    if (req->operation == AZIDT_OP_UPDATE)
+        azidt_validate_update(req->object, req->old_object, &result);
+    if (result.nomem) {
+        deny_nomem(req, resp);
+        goto out;
+    }
+    if (result.count == 0) {
+        if (req->operation == AZIDT_OP_CREATE && !req->dry_run &&
+            hctx->provisioner)
+            provision_identity(hctx, req, resp);
+        goto out;
+    }
+
+    message = azidt_validate_result_join(&result);
+    if (!message) {
+        deny_nomem(req, resp);
+        goto out;
+    }
+    azidt_admission_deny(
+        resp, 422, "AzureIdentityTerminator %s%s%s is invalid: %s",
+        req->namespace_, req->namespace_[0] ? "/" : "", req->name, message);
+    free(resp->reason);
+    resp->reason = strdup("Invalid");
+
+out:
+    free(message);
+    azidt_validate_result_free(&result);
+}
+
+bool azidt_azidt_validate_needs_worker(
+    const struct azidt_admission_request *req)
+{
+    return req && req->operation == AZIDT_OP_CREATE && !req->dry_run;
+}
+
+void azidt_handle_pod_mutate(void *ctx,
+                             const struct azidt_admission_request *req,
+                             struct azidt_admission_response *resp)
+{
+    /* TODO: look up the pod's azidterminator.io/identity label in the
+     * identity cache and apply azidt_podlabel_binding_patch(); until the
+     * cache exists, pods are admitted unchanged. */
+    azidt_admission_allow(resp);
+}
+
+void azidt_handle_pod_validate(void *ctx,
+                               const struct azidt_admission_request *req,
+                               struct azidt_admission_response *resp)
+{
+    /* TODO: deny pods that name a missing or not-ready identity, or an
+     * aadpodidbinding value bound only in other namespaces, once the
+     * identity cache exists. Until then every pod is admitted. */
+    azidt_admission_allow(resp);
+}

@@ -1,0 +1,519 @@
+#!/usr/bin/env bash
+# End-to-end tests: starts a local control plane (test/cluster/up.sh) and the
+# webhook, registers the webhook as a cluster would, and runs named cases
+# through kubectl exactly as a user types them. Prints one line per case and
+# closes with "N passed, N failed". A failing case prints the kubectl
+# command, its output, and the tails of the apiserver and webhook logs.
+#
+# Usage: test/e2e/run.sh WEBHOOK_BINARY EMULATOR_BINARY [CASE...]
+#   CASE  run only the named cases (default: all, in order)
+# Environment:
+#   AZIDT_E2E_KEEP=1  keep the temporary folder (logs, certificates, data)
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=../cluster/lib.sh
+. "$repo/test/cluster/lib.sh"
+
+# shellcheck source=../emulator/emulator.sh
+. "$repo/test/emulator/emulator.sh"
+
+[[ $# -ge 2 ]] || die "usage: $0 WEBHOOK_BINARY EMULATOR_BINARY [CASE...]"
+webhook_bin=$(realpath "$1")
+emulator_bin=$(realpath "$2")
+shift 2
+[[ -x "$webhook_bin" ]] || die "webhook binary $webhook_bin is not executable"
+[[ -x "$emulator_bin" ]] || die "emulator binary $emulator_bin is not executable"
+
+# Namespace the webhook would run in; the webhook configuration excludes it.
+webhook_namespace=azidt-system
+example=$repo/manifests/examples/azure-kv-access-test.yaml
+example_namespace=my-namespace
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/azidt-e2e.XXXXXX")
+cleanup() {
+    stop_webhook 2>/dev/null
+    stop_emulator "$work/azure"
+    "$repo/test/cluster/down.sh" "$work"
+    if [[ "${AZIDT_E2E_KEEP:-0}" == 1 ]]; then
+        say "kept $work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"$repo/test/cluster/up.sh" "$work" || die "the control plane did not start"
+# shellcheck source=/dev/null
+. "$work/env"
+webhook_log=$AZIDT_TEST_LOG_DIR/webhook.log
+start_emulator "$emulator_bin" "$work/azure" || die "the Azure emulator did not start"
+azure_env=$work/azure/azure.env
+apiserver_log=$AZIDT_TEST_LOG_DIR/kube-apiserver.log
+manifests=$work/manifests
+mkdir -p "$manifests"
+
+# ------------------------------------------------------------- webhook
+
+webhook_port=""
+start_webhook() {
+    webhook_port=$(free_port)
+    echo "=== $(date -u +%FT%TZ) starting the webhook on port $webhook_port" \
+        >>"$webhook_log"
+    (
+        set -a
+        # shellcheck source=/dev/null
+        . "$azure_env"
+        set +a
+        exec "$webhook_bin" \
+            --listen-address 127.0.0.1 \
+            --port "$webhook_port" \
+            --tls-cert-file "$AZIDT_TEST_WEBHOOK_CERT_FILE" \
+            --tls-key-file "$AZIDT_TEST_WEBHOOK_KEY_FILE" \
+            --kubeconfig "$KUBECONFIG" \
+            --sweep-interval "${AZIDT_E2E_SWEEP_INTERVAL:-10m}" \
+            --orphan-grace "${AZIDT_E2E_ORPHAN_GRACE:-10m}" \
+            --log-level debug
+    ) </dev/null >>"$webhook_log" 2>&1 &
+    echo $! >"$AZIDT_TEST_DIR/run/webhook.pid"
+    if ! wait_until 30 "the webhook's /readyz" curl --noproxy '*' -fsS \
+        --max-time 2 --cacert "$AZIDT_TEST_CA_FILE" \
+        "https://127.0.0.1:$webhook_port/readyz"; then
+        say "the webhook did not become ready; its log follows"
+        tail -n 60 "$webhook_log" >&2
+        return 1
+    fi
+}
+
+stop_webhook() {
+    stop_pid "$AZIDT_TEST_DIR/run/webhook.pid" webhook
+}
+
+register_webhook() {
+    "$repo/scripts/render-webhook-config.sh" \
+        --ca-file "$AZIDT_TEST_CA_FILE" \
+        --namespace "$webhook_namespace" \
+        --url "https://127.0.0.1:$webhook_port" >"$manifests/webhook.yaml" &&
+        kubectl apply -f "$manifests/webhook.yaml" >/dev/null
+}
+
+# ----------------------------------------------------- case machinery
+
+passed=0
+failed=0
+last_cmd=""
+last_out=""
+last_rc=0
+
+# run CMD...: run a command, keep its command line, output and exit code.
+run() {
+    last_cmd=$*
+    last_out=$("$@" 2>&1)
+    last_rc=$?
+}
+
+# Report a failed check: what was expected, the command, its output and
+# the log tails.
+fail() {
+    echo "  FAILED: $*"
+    echo "  command: $last_cmd"
+    echo "  exit code: $last_rc"
+    echo "  output:"
+    sed 's/^/    /' <<<"$last_out"
+    echo "  ----- last 30 lines of $apiserver_log -----"
+    tail -n 30 "$apiserver_log" | sed 's/^/    /'
+    echo "  ----- last 30 lines of $webhook_log -----"
+    tail -n 30 "$webhook_log" | sed 's/^/    /'
+    return 1
+}
+
+expect_success() {
+    ((last_rc == 0)) || fail "expected success${1:+: $1}"
+}
+
+expect_failure() {
+    ((last_rc != 0)) || fail "expected the command to fail${1:+: $1}"
+}
+
+# expect_output TEXT: the last output contains TEXT (fixed string).
+expect_output() {
+    grep -qF -- "$1" <<<"$last_out" ||
+        fail "expected the output to contain: $1"
+}
+
+expect_no_output() {
+    ! grep -qF -- "$1" <<<"$last_out" ||
+        fail "expected the output not to contain: $1"
+}
+
+# Lines the webhook logged since mark_webhook_log.
+webhook_log_mark=0
+mark_webhook_log() {
+    webhook_log_mark=$(wc -l <"$webhook_log")
+}
+new_webhook_log() {
+    tail -n "+$((webhook_log_mark + 1))" "$webhook_log"
+}
+
+# write_manifest NAME: stdin to $manifests/NAME.yaml, prints the path.
+write_manifest() {
+    cat >"$manifests/$1.yaml"
+    echo "$manifests/$1.yaml"
+}
+
+# terminator NAME: write an AzureIdentityTerminator manifest named NAME and
+# print its path. The spec is the spec lines on stdin, or one like the
+# documented example when stdin is empty.
+terminator() {
+    local name=$1 spec
+    spec=$(cat)
+    if [[ -z "$spec" ]]; then
+        spec="  appRegistration:
+    displayName: $name
+  azureIdentityName: $name
+  nodeResourceGroup: my-aks-cluster-node-resource-group
+  podSelector: $name-pods
+  servicePrincipal:
+    clientSecretDuration: 720h
+    tags:
+    - azure-kv-aks-test"
+    fi
+    write_manifest "$name" <<EOF
+apiVersion: azidterminator.io/v1alpha1
+kind: AzureIdentityTerminator
+metadata:
+  name: $name
+  namespace: $example_namespace
+spec:
+$spec
+EOF
+}
+
+# A valid spec with one line replaced: valid_spec_with SED_EXPRESSION.
+valid_spec_with() {
+    sed "$1" <<EOF
+  appRegistration:
+    displayName: e2e
+  azureIdentityName: e2e-identity
+  nodeResourceGroup: my-aks-cluster-node-resource-group
+  podSelector: e2e-pods
+  servicePrincipal:
+    clientSecretDuration: 720h
+    tags:
+    - azure-kv-aks-test
+EOF
+}
+
+# expect_not_stored NAME: no AzureIdentityTerminator NAME exists.
+expect_not_stored() {
+    run kubectl get azureidentityterminator "$1" -n "$example_namespace"
+    expect_failure "the rejected object must not be stored" &&
+        expect_output "NotFound"
+}
+
+# expect_webhook_denial NAME TEXT: the last kubectl command was denied by
+# the validating webhook with a message containing TEXT (the field path or
+# the unknown field's quoted name), and NAME is not stored.
+expect_webhook_denial() {
+    local name=$1 text=$2
+    expect_failure "the manifest is invalid" &&
+        expect_output 'admission webhook "azureidentityterminators.validate.azidterminator.io" denied the request' &&
+        expect_output "$text" &&
+        expect_not_stored "$name"
+}
+
+# ---------------------------------------------------------------- cases
+
+case_crd_established() {
+    local crd
+    for crd in azureidentityterminators.azidterminator.io \
+        azureidentities.aadpodidentity.k8s.io \
+        azureidentitybindings.aadpodidentity.k8s.io; do
+        run kubectl get crd "$crd" \
+            -o 'jsonpath={.status.conditions[?(@.type=="Established")].status}'
+        expect_success && expect_output True || return 1
+    done
+    # The upstream CRDs keep their api-approved annotation, which the
+    # apiserver requires for a group under k8s.io.
+    run kubectl get crd azureidentities.aadpodidentity.k8s.io \
+        -o 'jsonpath={.metadata.annotations.api-approved\.kubernetes\.io}'
+    expect_success && expect_output unapproved
+}
+
+# Every field below spec and status has a description, and kubectl explain
+# shows it.
+case_explain_documents_every_field() {
+    local paths path description
+    run kubectl get crd azureidentityterminators.azidterminator.io -o json
+    expect_success || return 1
+    # Paths and descriptions of every property below spec and status of the
+    # served version, as "path<TAB>description" lines.
+    paths=$(jq -r '
+        .spec.versions[] | select(.served) | .schema.openAPIV3Schema
+        | paths(objects) as $p | getpath($p) as $node
+        | select($p[-2] == "properties"
+                 and ($p[1] == "spec" or $p[1] == "status"))
+        | [($p | map(select(. != "properties" and . != "items"))
+              | join(".")),
+           ($node.description // "")] | @tsv' <<<"$last_out")
+    [[ -n "$paths" ]] || fail "the CRD schema has no fields under spec" ||
+        return 1
+    while IFS=$'\t' read -r path description; do
+        run kubectl explain "azidt.$path"
+        expect_success || return 1
+        [[ -n "$description" ]] ||
+            fail "azidt.$path has no description in the CRD" || return 1
+        # kubectl wraps long descriptions; compare the first words.
+        expect_output "$(cut -d' ' -f1-4 <<<"$description")" || return 1
+    done <<<"$paths"
+    run kubectl explain azidt.spec
+    local field
+    for field in appRegistration azureIdentityName nodeResourceGroup \
+        podSelector servicePrincipal; do
+        expect_output "$field" || return 1
+    done
+}
+
+case_example_admitted() {
+    mark_webhook_log
+    run kubectl apply -f "$example"
+    expect_success &&
+        expect_output "azureidentityterminator.azidterminator.io/azure-kv-access-test created" ||
+        return 1
+    run kubectl get azidt azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.spec.servicePrincipal.clientSecretDuration} {.spec.podSelector} {.spec.servicePrincipal.tags[0]}'
+    expect_success &&
+        expect_output "720h azure-kv-pods azure-kv-aks-test" || return 1
+    # The mutating webhook's JSONPatch added the cleanup finalizer.
+    run kubectl get azidt azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.metadata.finalizers}'
+    expect_success && expect_output "azidterminator.io/cleanup" || return 1
+    # Both webhooks saw the request.
+    run new_webhook_log
+    expect_output "/mutate/azureidentityterminators" &&
+        expect_output "/validate/azureidentityterminators" &&
+        expect_output "azure-kv-access-test"
+}
+
+# Fields that name existing Azure and Kubernetes objects cannot change.
+case_immutable_field_update_rejected() {
+    run kubectl patch azidt azure-kv-access-test -n "$example_namespace" \
+        --type merge -p '{"spec":{"azureIdentityName":"renamed-identity"}}'
+    expect_failure "azureIdentityName is immutable" &&
+        expect_output 'admission webhook "azureidentityterminators.validate.azidterminator.io" denied the request' &&
+        expect_output "spec.azureIdentityName" &&
+        expect_output "immutable" || return 1
+    run kubectl get azidt azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.spec.azureIdentityName}'
+    expect_success && expect_output "azure-kv-access-test"
+}
+
+case_invalid_update_rejected() {
+    run kubectl patch azidt azure-kv-access-test -n "$example_namespace" \
+        --type merge \
+        -p '{"spec":{"servicePrincipal":{"clientSecretDuration":"30d"}}}'
+    expect_failure "30d is not a valid duration" &&
+        expect_output "spec.servicePrincipal.clientSecretDuration" || return 1
+    run kubectl get azidt azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.spec.servicePrincipal.clientSecretDuration}'
+    expect_success && expect_output "720h"
+}
+
+case_valid_update_admitted() {
+    run kubectl patch azidt azure-kv-access-test -n "$example_namespace" \
+        --type merge \
+        -p '{"spec":{"servicePrincipal":{"clientSecretDuration":"1440h"}}}'
+    expect_success &&
+        expect_output "azureidentityterminator.azidterminator.io/azure-kv-access-test patched"
+}
+
+case_bad_duration_rejected() {
+    local file
+    file=$(valid_spec_with 's/720h/30d/' | terminator e2e-bad-duration)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-bad-duration \
+        spec.servicePrincipal.clientSecretDuration
+}
+
+case_negative_duration_rejected() {
+    local file
+    file=$(valid_spec_with 's/720h/-1h/' | terminator e2e-negative-duration)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-negative-duration \
+        spec.servicePrincipal.clientSecretDuration
+}
+
+case_bad_identity_name_rejected() {
+    local file
+    file=$(valid_spec_with 's/azureIdentityName: .*/azureIdentityName: Bad_Name/' |
+        terminator e2e-bad-identity-name)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-bad-identity-name spec.azureIdentityName
+}
+
+case_bad_resource_group_rejected() {
+    local file
+    file=$(valid_spec_with 's/nodeResourceGroup: .*/nodeResourceGroup: "rg-ends-in-period."/' |
+        terminator e2e-bad-resource-group)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-bad-resource-group spec.nodeResourceGroup
+}
+
+case_bad_pod_selector_rejected() {
+    local file
+    file=$(valid_spec_with 's/podSelector: .*/podSelector: "not a label value"/' |
+        terminator e2e-bad-pod-selector)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-bad-pod-selector spec.podSelector
+}
+
+# The CRD keeps unknown fields under spec, so the webhook sees a misspelt
+# field and rejects it by name instead of the apiserver dropping it.
+case_unknown_field_rejected() {
+    local file
+    file=$(valid_spec_with 's/^  podSelector: .*/&\n  clientSecretDurationn: 24h/' |
+        terminator e2e-unknown-field)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-unknown-field '"spec.clientSecretDurationn"'
+}
+
+case_wrongly_cased_field_rejected() {
+    local file
+    file=$(valid_spec_with 's/^  podSelector:/  podselector:/' |
+        terminator e2e-wrong-case)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-wrong-case '"spec.podselector"'
+}
+
+# kubectl --validate=false skips the client's and the apiserver's field
+# checks; the webhook still rejects the misspelt field.
+case_unknown_field_rejected_without_validation() {
+    local file
+    file=$(valid_spec_with 's/^    clientSecretDuration:/    ClientSecretDuration:/' |
+        terminator e2e-wrong-case-lax)
+    run kubectl apply --validate=false -f "$file"
+    expect_webhook_denial e2e-wrong-case-lax '"spec.servicePrincipal.ClientSecretDuration"'
+}
+
+case_server_dry_run_reaches_webhook() {
+    local file
+    file=$(terminator e2e-dry-run </dev/null)
+    mark_webhook_log
+    run kubectl apply --dry-run=server -f "$file"
+    expect_success &&
+        expect_output "azureidentityterminator.azidterminator.io/e2e-dry-run created (server dry run)" &&
+        expect_not_stored e2e-dry-run || return 1
+    # The validating webhook reviewed it, and every review of it in the log
+    # is marked as a dry run.
+    run new_webhook_log
+    last_out=$(grep -F '"name":"e2e-dry-run"' <<<"$last_out")
+    expect_output '"path":"/validate/azureidentityterminators"' &&
+        expect_output '"dry_run":"true"' &&
+        expect_no_output '"dry_run":"false"'
+}
+
+# A pod that carries the identity labels reaches the webhook when it is
+# created in an ordinary namespace: the control case for the skips below.
+case_labelled_pod_reaches_webhook() {
+    mark_webhook_log
+    run kubectl run e2e-labelled-pod -n "$example_namespace" \
+        --image=registry.k8s.io/pause:3.10 --restart=Never \
+        --labels=azidterminator.io/identity=azure-kv-access-test
+    run new_webhook_log
+    expect_output "e2e-labelled-pod"
+}
+
+case_kube_system_pod_skips_webhook() {
+    mark_webhook_log
+    run kubectl run e2e-system-pod -n kube-system \
+        --image=registry.k8s.io/pause:3.10 --restart=Never \
+        --labels=azidterminator.io/identity=missing,aadpodidbinding=missing
+    expect_success && expect_output "pod/e2e-system-pod created" || return 1
+    run new_webhook_log
+    expect_no_output "e2e-system-pod"
+}
+
+case_webhook_namespace_pod_skips_webhook() {
+    mark_webhook_log
+    run kubectl run e2e-own-pod -n "$webhook_namespace" \
+        --image=registry.k8s.io/pause:3.10 --restart=Never \
+        --labels=azidterminator.io/identity=missing,aadpodidbinding=missing
+    expect_success && expect_output "pod/e2e-own-pod created" || return 1
+    run new_webhook_log
+    expect_no_output "e2e-own-pod"
+}
+
+# With the webhook stopped, AzureIdentityTerminator requests fail closed and
+# pods outside the webhook's selectors are still admitted.
+case_webhook_down_fails_closed() {
+    local file
+    stop_webhook
+    file=$(terminator e2e-webhook-down </dev/null)
+    run kubectl apply -f "$file"
+    expect_failure "the webhook is down and its failure policy is Fail" &&
+        expect_output 'failed calling webhook "azureidentityterminators.mutate.azidterminator.io"' &&
+        expect_not_stored e2e-webhook-down || return 1
+    run kubectl run e2e-plain-pod -n "$example_namespace" \
+        --image=registry.k8s.io/pause:3.10 --restart=Never
+    expect_success && expect_output "pod/e2e-plain-pod created" || return 1
+    run kubectl run e2e-system-pod-2 -n kube-system \
+        --image=registry.k8s.io/pause:3.10 --restart=Never \
+        --labels=azidterminator.io/identity=missing
+    expect_success && expect_output "pod/e2e-system-pod-2 created"
+}
+
+all_cases=(
+    crd_established
+    explain_documents_every_field
+    example_admitted
+    immutable_field_update_rejected
+    invalid_update_rejected
+    valid_update_admitted
+    bad_duration_rejected
+    negative_duration_rejected
+    bad_identity_name_rejected
+    bad_resource_group_rejected
+    bad_pod_selector_rejected
+    unknown_field_rejected
+    wrongly_cased_field_rejected
+    unknown_field_rejected_without_validation
+    server_dry_run_reaches_webhook
+    labelled_pod_reaches_webhook
+    kube_system_pod_skips_webhook
+    webhook_namespace_pod_skips_webhook
+    webhook_down_fails_closed
+)
+
+# ----------------------------------------------------------------- main
+
+start_webhook || die "the webhook did not start"
+register_webhook || die "registering the webhook failed"
+kubectl create namespace "$example_namespace" >/dev/null &&
+    kubectl create namespace "$webhook_namespace" >/dev/null ||
+    die "creating the test namespaces failed"
+
+cases=("$@")
+((${#cases[@]})) || cases=("${all_cases[@]}")
+# Cases run in the order given; webhook_down_fails_closed stops the webhook
+# and so comes last.
+for name in "${cases[@]}"; do
+    if ! declare -F "case_$name" >/dev/null; then
+        echo "unknown case $name; cases: ${all_cases[*]}"
+        failed=$((failed + 1))
+        continue
+    fi
+    started=$SECONDS
+    if "case_$name"; then
+        echo "ok   $name ($((SECONDS - started)) s)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name ($((SECONDS - started)) s)"
+        failed=$((failed + 1))
+    fi
+done
+
+echo "$passed passed, $failed failed"
+((failed == 0))
