@@ -1723,7 +1723,7 @@ static void test_arm_resource_groups(void)
              fmt("%s/subscriptions/%s/resourcegroups?api-version=2021-04-01",
                  env.arm, env.subscription),
              arm_token, NULL, NULL);
-    CHECK(r.status == 200 && list_count(&r) == 2, "list resource groups");
+    CHECK(r.status == 200 && list_count(&r) == 3, "list resource groups");
     resp_free(&r);
     r = http("GET",
              fmt("%s/subscriptions/%s/resourcegroups/x?api-version=2021-04-01",
