@@ -162,7 +162,7 @@ cJSON *emu_faults_dump(void)
     return out;
 }
 
-/* Answer req with the error body its service uses for status. */
+/* Set the error response that req's service sends for the fault status. */
 static void fault_reply(struct emu_request *req, const struct emu_fault *f)
 {
     char retry[16];
@@ -244,20 +244,20 @@ static bool fault_fires(struct emu_fault *f, const struct emu_request *req)
 bool emu_faults_apply(struct emu_request *req, int *delay_ms)
 {
     struct emu_fault *f, **link;
-    bool answered = false;
+    bool replaced = false;
 
     *delay_ms = 0;
-    for (f = emu.faults; f && !answered; f = f->next) {
+    for (f = emu.faults; f && !replaced; f = f->next) {
         if (!fault_fires(f, req))
             continue;
         if (strcmp(f->kind, "latency") == 0) {
             *delay_ms += f->latency_ms;
         } else if (strcmp(f->kind, "reset") == 0) {
             req->reset = true;
-            answered = true;
+            replaced = true;
         } else {
             fault_reply(req, f);
-            answered = true;
+            replaced = true;
         }
     }
     /* Drop rules that have used up their count. */
@@ -271,7 +271,7 @@ bool emu_faults_apply(struct emu_request *req, int *delay_ms)
             link = &f->next;
         }
     }
-    return answered;
+    return replaced;
 }
 
 /* ---- call log ---- */
@@ -345,7 +345,8 @@ cJSON *emu_calls_dump(uint64_t since)
     }
     cJSON_ArrayForEach(item, emu.call_counts)
     {
-        char service[16], route[200];
+        char service[16], route[200], method[16];
+        const char *space;
         int status = 0;
         const char *bar1 = strchr(item->string, '|');
         const char *bar2 = strrchr(item->string, '|');
@@ -356,7 +357,13 @@ cJSON *emu_calls_dump(uint64_t since)
         snprintf(route, sizeof(route), "%.*s", (int)(bar2 - bar1 - 1),
                  bar1 + 1);
         status = atoi(bar2 + 1);
+        /* Routes read "METHOD /template"; the method is also reported on
+         * its own. */
+        space = strchr(route, ' ');
+        snprintf(method, sizeof(method), "%.*s",
+                 space ? (int)(space - route) : 0, route);
         cJSON_AddStringToObject(entry, "service", service);
+        cJSON_AddStringToObject(entry, "method", method);
         cJSON_AddStringToObject(entry, "route", route);
         cJSON_AddNumberToObject(entry, "status", status);
         cJSON_AddNumberToObject(entry, "count", item->valuedouble);

@@ -2,11 +2,11 @@
  * Microsoft Graph v1.0: applications, password credentials, owners,
  * federated identity credentials, service principals and deleted items.
  *
- * Authorisation follows the application permissions in the caller's token
- * roles: Application.ReadWrite.All and Directory.ReadWrite.All may change
- * any application, Application.ReadWrite.OwnedBy only those the caller's
- * service principal owns (it becomes owner of what it creates); every
- * application permission may read.
+ * Authorisation follows the application permissions in the roles claim of
+ * the caller's token. Application.ReadWrite.All and Directory.ReadWrite.All
+ * may change any application. Application.ReadWrite.OwnedBy may change only
+ * what the caller's service principal owns, and it becomes owner of what it
+ * creates. Every application permission may read.
  */
 #include "emulator.h"
 
@@ -397,7 +397,8 @@ static void keep_param(struct emu_request *req, char **link, const char *name)
     *link = grown;
 }
 
-/* Parse $top and $skiptoken; answers and returns false when invalid. */
+/* Parse $top and $skiptoken; sets the error response and returns false when
+ * invalid. */
 static bool page_params(struct emu_request *req, int *top, int *offset)
 {
     const char *top_text = emu_query(req, "$top");
@@ -439,8 +440,8 @@ static bool page_params(struct emu_request *req, int *top, int *offset)
     return true;
 }
 
-/* Check $filter and the advanced-query rules; answers and returns false on
- * an error. *filter is NULL when no filter was given. */
+/* Check $filter and the advanced-query rules; sets the error response and
+ * returns false on an error. *filter is NULL when no filter was given. */
 static bool list_filter(struct emu_request *req, const char *const *allowed,
                         const char *type, struct emu_filter **filter)
 {
@@ -490,8 +491,8 @@ fail:
     return false;
 }
 
-/* Page through matches and answer with a collection. items holds
- * duplicated objects in listing order; it is consumed. */
+/* Send one page of items as a Graph collection. items contains duplicated
+ * objects in listing order and is consumed. */
 static void reply_page(struct emu_request *req, cJSON *items,
                        const char *context, int top, int offset)
 {
@@ -642,7 +643,8 @@ static bool unique_name_taken(const char *name, const struct emu_app *self)
 }
 
 /* Validate body against the application schema and copy the writable
- * properties into app->obj. Answers and returns false on error. */
+ * properties into app->obj. Sets the error response and returns false on error.
+ */
 static bool apply_app_props(struct emu_request *req, struct emu_app *app,
                             const cJSON *body, bool creating)
 {
@@ -764,7 +766,7 @@ static void unlink_sp(struct emu_sp *target)
         *link = target->next;
 }
 
-/* Create an application from body; answers the request. */
+/* Create an application from body and set the 201 or error response. */
 static struct emu_app *create_app(struct emu_request *req, const cJSON *claims,
                                   const cJSON *body, const char *unique_name)
 {
@@ -819,8 +821,8 @@ static const char *key_field(enum key_kind kind)
     }
 }
 
-/* Find the addressed application; answers 404 when it is missing or still
- * replicating. */
+/* Find the addressed application. Sets a 404 response when it is missing or
+ * still replicating. */
 static struct emu_app *lookup_app(struct emu_request *req,
                                   const struct gpath *gp)
 {
@@ -1040,7 +1042,7 @@ static bool valid_url_field(const cJSON *obj, const char *key)
     return value && *value && strlen(value) <= 600;
 }
 
-/* Validate a credential; answers and returns false on error. */
+/* Validate a credential; sets the error response and returns false on error. */
 static bool check_fic(struct emu_request *req, const struct emu_app *app,
                       const cJSON *fic, const cJSON *self)
 {

@@ -15,7 +15,7 @@
 
 #include "azidt/log.h"
 
-/* Request bodies larger than this are answered with 413. */
+/* Request bodies larger than this get a 413 response. */
 #define MAX_BODY (1024 * 1024)
 
 const char *emu_service_name(enum emu_service service)

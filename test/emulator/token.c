@@ -278,8 +278,8 @@ static void assertion_no_match(struct emu_request *req, int code,
     free(text);
 }
 
-/* Find the federated credential for iss/sub/aud; answers and returns NULL
- * when none matches. Issuer and subject compare exactly. */
+/* Find the federated credential for iss/sub/aud; sets the error response and
+ * returns NULL when none matches. Issuer and subject compare exactly. */
 static const cJSON *match_fic(struct emu_request *req,
                               const struct emu_app *app, const char *iss,
                               const char *sub, const cJSON *aud)
@@ -422,7 +422,8 @@ static void missing_param(struct emu_request *req, const char *name)
     free(text);
 }
 
-/* Resolve scope to an audience; answers and returns NULL on error. */
+/* Resolve scope to an audience; sets the error response and returns NULL on
+ * error. */
 static char *resolve_scope(struct emu_request *req, const char *scope)
 {
     size_t len = strlen(scope);
