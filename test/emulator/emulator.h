@@ -92,6 +92,8 @@ struct emu_fault {
     char *route;     /* glob over "METHOD /template"; "*" for every route */
     char kind[12];   /* "latency", "status" or "reset" */
     int status;
+    char *code;      /* error code override, or NULL */
+    char *message;   /* error message override, or NULL */
     int retry_after; /* seconds; < 0 sends no Retry-After header */
     int latency_ms;
     int times; /* remaining matches; < 0 for unlimited */
@@ -295,6 +297,7 @@ void emu_token_error(struct emu_request *req, int status, const char *error,
 bool emu_faults_apply(struct emu_request *req, int *delay_ms);
 /* Parse one rule; returns NULL with *error set. */
 struct emu_fault *emu_fault_parse(const cJSON *json, const char **error);
+void emu_fault_free(struct emu_fault *f);
 void emu_faults_clear(void);
 cJSON *emu_faults_dump(void);
 bool emu_faults_load(const cJSON *config, const char **error);

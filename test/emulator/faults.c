@@ -72,9 +72,10 @@ struct emu_fault *emu_fault_parse(const cJSON *json, const char **error)
     snprintf(f->kind, sizeof(f->kind), "%s", kind);
     f->route = emu_strdup(route ? route : "*");
     f->status = int_field(json, "status", 503);
+    f->code = emu_strdup(json_str(json, "code"));
+    f->message = emu_strdup(json_str(json, "message"));
     if (strcmp(kind, "status") == 0 && (f->status < 400 || f->status > 599)) {
-        free(f->route);
-        free(f);
+        emu_fault_free(f);
         *error = "status must be from 400 to 599";
         return NULL;
     }
@@ -88,9 +89,13 @@ struct emu_fault *emu_fault_parse(const cJSON *json, const char **error)
     return f;
 }
 
-static void fault_free(struct emu_fault *f)
+void emu_fault_free(struct emu_fault *f)
 {
+    if (!f)
+        return;
     free(f->route);
+    free(f->code);
+    free(f->message);
     free(f);
 }
 
@@ -99,7 +104,7 @@ void emu_faults_clear(void)
     while (emu.faults) {
         struct emu_fault *next = emu.faults->next;
 
-        fault_free(emu.faults);
+        emu_fault_free(emu.faults);
         emu.faults = next;
     }
 }
@@ -149,6 +154,10 @@ cJSON *emu_faults_dump(void)
         cJSON_AddStringToObject(r, "kind", f->kind);
         if (strcmp(f->kind, "status") == 0) {
             cJSON_AddNumberToObject(r, "status", f->status);
+            if (f->code)
+                cJSON_AddStringToObject(r, "code", f->code);
+            if (f->message)
+                cJSON_AddStringToObject(r, "message", f->message);
             cJSON_AddNumberToObject(r, "retryAfter", f->retry_after);
         }
         if (strcmp(f->kind, "latency") == 0)
@@ -174,7 +183,12 @@ static void fault_reply(struct emu_request *req, const struct emu_fault *f)
     }
     switch (req->service) {
     case EMU_TOKEN:
-        if (f->status == 429)
+        if (f->code || f->message)
+            emu_token_error(
+                req, f->status, f->code ? f->code : "temporarily_unavailable",
+                90033,
+                f->message ? f->message : "A transient error has occurred.");
+        else if (f->status == 429)
             emu_token_error(req, 429, "temporarily_unavailable", 90055,
                             "The request was throttled because of too many "
                             "requests. Retry after the time given in the "
@@ -200,7 +214,8 @@ static void fault_reply(struct emu_request *req, const struct emu_fault *f)
                       ? "The service is temporarily unavailable. Please try "
                         "again later."
                       : "An unspecified error has occurred.";
-        emu_graph_error(req, f->status, code, message);
+        emu_graph_error(req, f->status, f->code ? f->code : code,
+                        f->message ? f->message : message);
         return;
     default:
         code = f->status == 429   ? "TooManyRequests"
@@ -217,7 +232,8 @@ static void fault_reply(struct emu_request *req, const struct emu_fault *f)
                       : "Encountered internal server error. Diagnostic "
                         "information: timestamp '', subscription id '', "
                         "tracking id ''.";
-        emu_arm_error(req, f->status, code, message);
+        emu_arm_error(req, f->status, f->code ? f->code : code,
+                      f->message ? f->message : message);
         return;
     }
 }
@@ -266,7 +282,7 @@ bool emu_faults_apply(struct emu_request *req, int *delay_ms)
         f = *link;
         if (f->times == 0) {
             *link = f->next;
-            fault_free(f);
+            emu_fault_free(f);
         } else {
             link = &f->next;
         }

@@ -728,6 +728,27 @@ static void test_token_missing_sp(void)
     resp_free(&r);
 }
 
+static void test_token_disabled_sp(void)
+{
+    struct app a;
+    struct resp r;
+
+    if (!make_app("disabled-principal", &a, true, true))
+        return;
+    r = graph("PATCH", fmt("/servicePrincipals/%s", a.sp),
+              "{\"accountEnabled\":false}");
+    CHECK_STATUS(r, 204);
+    resp_free(&r);
+    r = token_request(
+        fmt("grant_type=client_credentials&client_id=%s&client_secret=%s"
+            "&scope=%s",
+            a.app_id, enc(a.secret), enc(fmt("%s/.default", env.graph))));
+    CHECK_STATUS(r, 400);
+    CHECK(scmp(jstr(r.json, "error"), "unauthorized_client") == 0, "error");
+    CHECK(aadsts(&r) == 7000112, "code %d", aadsts(&r));
+    resp_free(&r);
+}
+
 static void test_federated_assertion(void)
 {
     EVP_PKEY *other = emu_rsa_generate(2048);
@@ -2059,6 +2080,15 @@ static void test_fault_status(void)
     resp_free(&r);
 
     admin_ok("POST", "/faults",
+             "{\"service\":\"arm\",\"kind\":\"status\",\"status\":429,"
+             "\"code\":\"SubscriptionRequestsThrottled\",\"times\":1}");
+    r = arm("GET", fmt("%s/resourcegroups", sub_scope()), NULL);
+    CHECK_ERROR(r, 429, "SubscriptionRequestsThrottled");
+    CHECK(scmp(header(&r, "Retry-After"), "1") == 0,
+          "429 sends Retry-After: 1 by default");
+    resp_free(&r);
+
+    admin_ok("POST", "/faults",
              "{\"service\":\"token\",\"kind\":\"status\",\"status\":500,"
              "\"times\":1}");
     r = token_request(fmt(
@@ -2642,6 +2672,7 @@ int main(int argc, char **argv)
     run("token errors", test_token_errors);
     run("token secret lifecycle", test_token_secret_lifecycle);
     run("token without service principal", test_token_missing_sp);
+    run("token for disabled principal", test_token_disabled_sp);
     run("token with federated assertion", test_federated_assertion);
     run("bearer token validation", test_bearer_validation);
     run("app create and get", test_app_create_get);

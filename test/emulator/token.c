@@ -538,6 +538,12 @@ static void handle_token(struct emu_request *req, const char *tenant)
         emu_token_error(req, 401, "invalid_client", 7000229, text);
         goto out;
     }
+    if (cJSON_IsFalse(cJSON_GetObjectItem(sp->obj, "accountEnabled"))) {
+        text = emu_printf("Application '%s'(%s) is disabled.", client_id,
+                          json_str(app->obj, "displayName"));
+        emu_token_error(req, 400, "unauthorized_client", 7000112, text);
+        goto out;
+    }
     reply_token(req, app, sp, aud, secret == NULL);
 out:
     if (secret)
