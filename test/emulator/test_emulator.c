@@ -605,6 +605,11 @@ static void test_token_errors(void)
              id, secret,
              enc(fmt("%s/.default %s/.default", env.graph, env.arm))),
          400, "invalid_scope", 70011},
+        {"resource prefix",
+         fmt("grant_type=client_credentials&client_id=%s&client_secret=%s"
+             "&scope=%s",
+             id, secret, enc("https://management/.default")),
+         400, "invalid_resource", 500011},
         {"unknown resource",
          fmt("grant_type=client_credentials&client_id=%s&client_secret=%s"
              "&scope=%s",

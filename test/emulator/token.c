@@ -106,8 +106,8 @@ static char *scope_audience(const char *resource)
         emu_strcaseeq(trimmed, PUBLIC_GRAPH))
         aud = emu_strdup(trimmed);
     else if (emu_strcaseeq(trimmed, emu.urls[EMU_ARM]) ||
-             strncasecmp(PUBLIC_ARM, trimmed, strlen(trimmed)) == 0 ||
-             strncasecmp(PUBLIC_ARM_CLASSIC, trimmed, strlen(trimmed)) == 0)
+             emu_strcaseeq(trimmed, "https://management.azure.com") ||
+             emu_strcaseeq(trimmed, "https://management.core.windows.net"))
         aud = emu_printf("%s/", trimmed);
     free(trimmed);
     return aud;
