@@ -173,6 +173,8 @@ unsigned char *emu_b64url_decode(const char *text, size_t text_len,
 /* Decode one value of an application/x-www-form-urlencoded body; returns
  * a malloc'd string or NULL when the field is absent. */
 char *emu_form_value(const char *body, const char *name);
+/* Decode len bytes of percent-encoding, with '+' as a space; malloc'd. */
+char *emu_url_decode(const char *text, size_t len);
 /* Percent-encode text for a query string. */
 char *emu_url_encode(const char *text);
 bool emu_strcaseeq(const char *a, const char *b);

@@ -75,6 +75,13 @@ static void bad_request(struct emu_request *req, const char *msg)
     emu_graph_error(req, 400, "Request_BadRequest", msg);
 }
 
+static void method_not_allowed(struct emu_request *req)
+{
+    emu_graph_error(req, 405, "Request_BadRequest",
+                    "Specified HTTP method is not allowed for the request "
+                    "target.");
+}
+
 /* ---- paths ---- */
 
 static void gpath_free(struct gpath *gp)
@@ -646,7 +653,7 @@ static bool unique_name_taken(const char *name, const struct emu_app *self)
  * properties into app->obj. Sets the error response and returns false on error.
  */
 static bool apply_app_props(struct emu_request *req, struct emu_app *app,
-                            const cJSON *body, bool creating)
+                            const cJSON *body)
 {
     const cJSON *item;
     char *msg = NULL;
@@ -714,7 +721,6 @@ static bool apply_app_props(struct emu_request *req, struct emu_app *app,
         cJSON_AddItemToObject(app->obj, item->string,
                               cJSON_Duplicate(item, true));
     }
-    (void)creating;
     return true;
 bad_tags:
     msg = emu_strdup("Invalid value specified for property 'tags' of "
@@ -786,7 +792,7 @@ static struct emu_app *create_app(struct emu_request *req, const cJSON *claims,
     if (unique_name)
         cJSON_ReplaceItemInObject(app->obj, "uniqueName",
                                   cJSON_CreateString(unique_name));
-    if (!apply_app_props(req, app, body, true) ||
+    if (!apply_app_props(req, app, body) ||
         !bind_owners(req, app->owners, body)) {
         unlink_app(app);
         emu_app_free(app);
@@ -846,7 +852,7 @@ static void upsert_app(struct emu_request *req, const cJSON *claims,
             denied(req);
             return;
         }
-        if (apply_app_props(req, app, body, false))
+        if (apply_app_props(req, app, body))
             emu_reply_empty(req, 204);
         return;
     }
@@ -1012,9 +1018,7 @@ static void handle_owners(struct emu_request *req, const cJSON *claims,
         not_found(req, gp->segs[2]);
         return;
     }
-    emu_graph_error(req, 405, "Request_BadRequest",
-                    "Specified HTTP method is not allowed for the request "
-                    "target.");
+    method_not_allowed(req);
 }
 
 /* ---- federated identity credentials ---- */
@@ -1105,7 +1109,7 @@ static cJSON *find_fic(const struct emu_app *app, const char *key)
 }
 
 static void create_fic(struct emu_request *req, struct emu_app *app,
-                       const cJSON *body)
+                       const cJSON *body, const char *context)
 {
     cJSON *fic = cJSON_CreateObject();
     const char *fields[] = {"name", "issuer", "subject", "description"};
@@ -1135,37 +1139,77 @@ static void create_fic(struct emu_request *req, struct emu_app *app,
     }
     cJSON_AddItemToArray(app->fics, fic);
     cJSON_AddNumberToObject(app->fic_created, id, (double)emu_now_ms());
-    reply_entity(req, 201, fic,
-                 "applications('x')/federatedIdentityCredentials/$entity");
+    {
+        char entity[192];
+
+        snprintf(entity, sizeof(entity), "%s/$entity", context);
+        reply_entity(req, 201, fic, entity);
+    }
+}
+
+static void patch_fic(struct emu_request *req, struct emu_app *app, cJSON *fic)
+{
+    cJSON *body = parse_body(req, true), *updated;
+    const cJSON *item;
+
+    if (!body)
+        return;
+    if (json_str(body, "name") &&
+        strcmp(json_str(body, "name"), json_str(fic, "name")) != 0) {
+        bad_request(req, "Property 'name' of resource "
+                         "'FederatedIdentityCredential' cannot be changed.");
+        cJSON_Delete(body);
+        return;
+    }
+    updated = cJSON_Duplicate(fic, true);
+    cJSON_ArrayForEach(item, body)
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(updated, item->string);
+        cJSON_AddItemToObject(updated, item->string,
+                              cJSON_Duplicate(item, true));
+    }
+    if (check_fic(req, app, updated, fic)) {
+        cJSON_ReplaceItemViaPointer(app->fics, fic, updated);
+        emu_reply_empty(req, 204);
+    } else {
+        cJSON_Delete(updated);
+    }
+    cJSON_Delete(body);
 }
 
 static void handle_fics(struct emu_request *req, const cJSON *claims,
                         struct emu_app *app, const struct gpath *gp)
 {
-    bool get = strcmp(req->method, "GET") == 0;
-    cJSON *body = NULL, *fic, *updated;
+    const char *m = req->method;
+    bool get = strcmp(m, "GET") == 0;
+    char context[128];
     const cJSON *created;
+    cJSON *body, *fic;
 
+    snprintf(context, sizeof(context),
+             "applications('%s')/federatedIdentityCredentials",
+             json_str(app->obj, "id"));
     if (!get && !can_write(claims, app->owners)) {
         denied(req);
         return;
     }
-    if (gp->n == 2) {
-        if (get) {
-            reply_page(req, cJSON_Duplicate(app->fics, true),
-                       "applications('x')/federatedIdentityCredentials",
-                       GRAPH_MAX_TOP, 0);
-        } else if (strcmp(req->method, "POST") == 0 &&
-                   (body = parse_body(req, true))) {
-            create_fic(req, app, body);
-        } else if (!body && strcmp(req->method, "POST") != 0) {
-            emu_graph_error(req, 405, "Request_BadRequest",
-                            "Specified HTTP method is not allowed for the "
-                            "request target.");
-        }
+    if (gp->n == 2 && get) {
+        reply_page(req, cJSON_Duplicate(app->fics, true), context,
+                   GRAPH_MAX_TOP, 0);
+        return;
+    }
+    if (gp->n == 2 && strcmp(m, "POST") == 0) {
+        body = parse_body(req, true);
+        if (body)
+            create_fic(req, app, body, context);
         cJSON_Delete(body);
         return;
     }
+    if (gp->n == 2) {
+        method_not_allowed(req);
+        return;
+    }
+    /* A new credential is not readable while it replicates. */
     fic = find_fic(app, gp->segs[2]);
     created =
         fic ? cJSON_GetObjectItem(app->fic_created, json_str(fic, "id")) : NULL;
@@ -1174,43 +1218,17 @@ static void handle_fics(struct emu_request *req, const cJSON *claims,
         return;
     }
     if (get) {
-        reply_entity(req, 200, fic,
-                     "applications('x')/federatedIdentityCredentials/$entity");
-    } else if (strcmp(req->method, "DELETE") == 0) {
+        strncat(context, "/$entity", sizeof(context) - strlen(context) - 1);
+        reply_entity(req, 200, fic, context);
+    } else if (strcmp(m, "DELETE") == 0) {
         cJSON_DeleteItemFromObjectCaseSensitive(app->fic_created,
                                                 json_str(fic, "id"));
         cJSON_Delete(cJSON_DetachItemViaPointer(app->fics, fic));
         emu_reply_empty(req, 204);
-    } else if (strcmp(req->method, "PATCH") == 0 &&
-               (body = parse_body(req, true))) {
-        const cJSON *item;
-
-        if (json_str(body, "name") &&
-            strcmp(json_str(body, "name"), json_str(fic, "name")) != 0) {
-            bad_request(req, "Property 'name' of resource "
-                             "'FederatedIdentityCredential' cannot be "
-                             "changed.");
-            cJSON_Delete(body);
-            return;
-        }
-        updated = cJSON_Duplicate(fic, true);
-        cJSON_ArrayForEach(item, body)
-        {
-            cJSON_DeleteItemFromObjectCaseSensitive(updated, item->string);
-            cJSON_AddItemToObject(updated, item->string,
-                                  cJSON_Duplicate(item, true));
-        }
-        if (check_fic(req, app, updated, fic)) {
-            cJSON_ReplaceItemViaPointer(app->fics, fic, updated);
-            emu_reply_empty(req, 204);
-        } else {
-            cJSON_Delete(updated);
-        }
-        cJSON_Delete(body);
-    } else if (!body) {
-        emu_graph_error(req, 405, "Request_BadRequest",
-                        "Specified HTTP method is not allowed for the "
-                        "request target.");
+    } else if (strcmp(m, "PATCH") == 0) {
+        patch_fic(req, app, fic);
+    } else {
+        method_not_allowed(req);
     }
 }
 
@@ -1258,25 +1276,21 @@ static void handle_app_item(struct emu_request *req, const cJSON *claims,
     }
     if (!(gp->n == 1 && strcmp(m, "PATCH") == 0) &&
         !(gp->n == 2 && strcmp(m, "POST") == 0)) {
-        emu_graph_error(req, 405, "Request_BadRequest",
-                        "Specified HTTP method is not allowed for the "
-                        "request target.");
+        method_not_allowed(req);
         return;
     }
     body = parse_body(req, gp->n == 1);
     if (!body)
         return;
     if (gp->n == 1 && strcmp(m, "PATCH") == 0) {
-        if (apply_app_props(req, app, body, false))
+        if (apply_app_props(req, app, body))
             emu_reply_empty(req, 204);
     } else if (gp->n == 2 && emu_strcaseeq(gp->segs[1], "addPassword")) {
         add_password(req, app->secrets, app->obj, body);
     } else if (gp->n == 2 && emu_strcaseeq(gp->segs[1], "removePassword")) {
         remove_password(req, app->secrets, app->obj, body);
     } else {
-        emu_graph_error(req, 405, "Request_BadRequest",
-                        "Specified HTTP method is not allowed for the "
-                        "request target.");
+        method_not_allowed(req);
     }
     cJSON_Delete(body);
 }
@@ -1410,9 +1424,7 @@ static void handle_sp_item(struct emu_request *req, const cJSON *claims,
                : NULL;
     if (!body) {
         if (strcmp(m, "PATCH") != 0 && strcmp(m, "POST") != 0)
-            emu_graph_error(req, 405, "Request_BadRequest",
-                            "Specified HTTP method is not allowed for the "
-                            "request target.");
+            method_not_allowed(req);
         return;
     }
     if (strcmp(m, "PATCH") == 0 && gp->n == 1) {
@@ -1450,9 +1462,7 @@ static void handle_sp_item(struct emu_request *req, const cJSON *claims,
     } else if (gp->n == 2 && emu_strcaseeq(gp->segs[1], "removePassword")) {
         remove_password(req, sp->secrets, sp->obj, body);
     } else {
-        emu_graph_error(req, 405, "Request_BadRequest",
-                        "Specified HTTP method is not allowed for the "
-                        "request target.");
+        method_not_allowed(req);
     }
     cJSON_Delete(body);
 }
@@ -1564,9 +1574,7 @@ static void handle_deleted(struct emu_request *req, const cJSON *claims,
         cJSON_Delete(obj);
         return;
     }
-    emu_graph_error(req, 405, "Request_BadRequest",
-                    "Specified HTTP method is not allowed for the request "
-                    "target.");
+    method_not_allowed(req);
 }
 
 /* ---- dispatch ---- */
@@ -1592,9 +1600,7 @@ static void dispatch(struct emu_request *req, const cJSON *claims,
                 create_app(req, claims, body, NULL);
             cJSON_Delete(body);
         } else {
-            emu_graph_error(req, 405, "Request_BadRequest",
-                            "Specified HTTP method is not allowed for the "
-                            "request target.");
+            method_not_allowed(req);
         }
     } else if (apps) {
         handle_app_item(req, claims, gp);
@@ -1604,9 +1610,7 @@ static void dispatch(struct emu_request *req, const cJSON *claims,
         else if (strcmp(m, "POST") == 0)
             create_sp(req, claims);
         else
-            emu_graph_error(req, 405, "Request_BadRequest",
-                            "Specified HTTP method is not allowed for the "
-                            "request target.");
+            method_not_allowed(req);
     } else if (sps) {
         handle_sp_item(req, claims, gp);
     } else {

@@ -1564,6 +1564,12 @@ static void test_fics(void)
     r = graph("PATCH", fmt("%s/%s", base, id), "{\"name\":\"renamed\"}");
     CHECK_ERROR(r, 400, "Request_BadRequest");
     resp_free(&r);
+    r = graph("PATCH", fmt("%s/%s", base, id), "{\"subject\":");
+    CHECK_ERROR(r, 400, "BadRequest");
+    resp_free(&r);
+    r = graph("PUT", fmt("%s/%s", base, id), "{}");
+    CHECK_STATUS(r, 405);
+    resp_free(&r);
 
     {
         struct {

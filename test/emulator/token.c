@@ -400,11 +400,13 @@ static void basic_credentials(struct emu_request *req, char **id, char **secret)
 
     if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
         return;
+    /* RFC 6749 section 2.3.1: both parts are form-urlencoded before
+     * they are joined and base64-encoded. */
     user = MHD_basic_auth_get_username_password(req->conn, &pass);
     if (user && !*id)
-        *id = emu_strdup(user);
+        *id = emu_url_decode(user, strlen(user));
     if (pass && !*secret)
-        *secret = emu_strdup(pass);
+        *secret = emu_url_decode(pass, strlen(pass));
     MHD_free(user);
     if (pass) {
         OPENSSL_cleanse(pass, strlen(pass));
