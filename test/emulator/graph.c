@@ -498,13 +498,14 @@ fail:
     return false;
 }
 
-/* Send one page of items as a Graph collection. items contains duplicated
- * objects in listing order and is consumed. */
+/* Send one page of items as a Graph collection. items contains objects, or
+ * references to them, in listing order, and is consumed. */
 static void reply_page(struct emu_request *req, cJSON *items,
                        const char *context, int top, int offset)
 {
     cJSON *body = cJSON_CreateObject();
     cJSON *value = cJSON_CreateArray();
+    const cJSON *next = cJSON_GetArrayItem(items, offset);
     int total = cJSON_GetArraySize(items), i;
     char *ctx =
         emu_printf("%s/v1.0/$metadata#%s", emu.urls[EMU_GRAPH], context);
@@ -513,8 +514,8 @@ static void reply_page(struct emu_request *req, cJSON *items,
     free(ctx);
     if (emu_strcaseeq(emu_query(req, "$count"), "true"))
         cJSON_AddNumberToObject(body, "@odata.count", total);
-    for (i = offset; i < total && i < offset + top; i++) {
-        cJSON *item = cJSON_Duplicate(cJSON_GetArrayItem(items, i), true);
+    for (i = offset; next && i < offset + top; i++, next = next->next) {
+        cJSON *item = cJSON_Duplicate(next, true);
 
         apply_select(item, emu_query(req, "$select"));
         cJSON_AddItemToArray(value, item);
@@ -559,7 +560,7 @@ static void list_apps(struct emu_request *req)
         if (app->deleted_ms || emu_replicating(app->created_ms))
             continue;
         if (!filter || emu_filter_match(filter, app->obj))
-            cJSON_AddItemToArray(items, cJSON_Duplicate(app->obj, true));
+            cJSON_AddItemReferenceToArray(items, app->obj);
     }
     emu_filter_free(filter);
     reply_page(req, items, "applications", top, offset);
@@ -580,7 +581,7 @@ static void list_sps(struct emu_request *req)
         if (sp->deleted_ms || emu_replicating(sp->created_ms))
             continue;
         if (!filter || emu_filter_match(filter, sp->obj))
-            cJSON_AddItemToArray(items, cJSON_Duplicate(sp->obj, true));
+            cJSON_AddItemReferenceToArray(items, sp->obj);
     }
     emu_filter_free(filter);
     reply_page(req, items, "servicePrincipals", top, offset);
@@ -1483,12 +1484,12 @@ static void list_deleted(struct emu_request *req, bool apps)
     if (apps) {
         for (app = emu.apps; app; app = app->next) {
             if (app->deleted_ms)
-                cJSON_AddItemToArray(items, cJSON_Duplicate(app->obj, true));
+                cJSON_AddItemReferenceToArray(items, app->obj);
         }
     } else {
         for (sp = emu.sps; sp; sp = sp->next) {
             if (sp->deleted_ms)
-                cJSON_AddItemToArray(items, cJSON_Duplicate(sp->obj, true));
+                cJSON_AddItemReferenceToArray(items, sp->obj);
         }
     }
     reply_page(req, items,
