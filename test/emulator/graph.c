@@ -15,7 +15,7 @@
 
 /* Graph caps $top at 999. */
 #define GRAPH_MAX_TOP 999
-/* Most federated identity credentials one application may hold. */
+/* Maximum number of federated identity credentials per application. */
 #define MAX_FICS 20
 
 enum key_kind { KEY_NONE, KEY_ID, KEY_APP_ID, KEY_UNIQUE_NAME };
@@ -615,7 +615,7 @@ static const char *const app_writable[] = {"displayName",
                                            "addIns",
                                            "defaultRedirectUri",
                                            NULL};
-/* Read-only properties that Graph ignores on write. */
+/* Read-only properties, which the emulator ignores on write. */
 static const char *const app_read_only[] = {"id",
                                             "appId",
                                             "createdDateTime",
@@ -873,7 +873,7 @@ static void delete_app(struct emu_request *req, struct emu_app *app)
     app->deleted_ms = emu_now_ms();
     cJSON_ReplaceItemInObject(app->obj, "deletedDateTime",
                               cJSON_CreateString(now));
-    /* The service principal goes with its application; role assignments
+    /* The service principal goes with its application. Role assignments
      * that name it stay behind, orphaned, as in Azure. */
     if (sp) {
         sp->deleted_ms = app->deleted_ms;
