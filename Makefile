@@ -5,7 +5,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 MESON_SETUP_FLAGS ?= --werror
 
-.PHONY: all deps build build-san k8s test test-unit test-e2e test-san format format-check clean
+.PHONY: all deps build build-san k8s test test-unit test-e2e test-san demo demo-down format format-check clean
 
 all: build
 
@@ -48,6 +48,15 @@ test-unit: build
 
 test-e2e: build k8s
 	meson test -C $(BUILD) --suite e2e --print-errorlogs
+
+# The local control plane, the Azure emulator and the webhook on 127.0.0.1
+# with their files in .demo/, then the example manifest applied and its
+# result shown. Everything keeps running until `make demo-down`.
+demo: build k8s
+	./scripts/demo-up.sh $(BUILD)
+
+demo-down:
+	./scripts/demo-down.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
