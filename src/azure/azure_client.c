@@ -81,7 +81,6 @@ azidt_azure_client_http(const struct azidt_azure_client *client)
 }
 
 static azidt_err send_with_token(struct azidt_azure_client *client,
-                                 enum azidt_azure_service service,
                                  const char *scope,
                                  const struct azidt_azure_request *req,
                                  struct azidt_azure_response *resp, char *err,
@@ -105,9 +104,6 @@ static azidt_err send_with_token(struct azidt_azure_client *client,
         return rc;
     }
     with_token.bearer = token;
-    with_token.service = service == AZIDT_AZURE_GRAPH
-                             ? AZIDT_METRICS_AZURE_GRAPH
-                             : AZIDT_METRICS_AZURE_ARM;
     rc = azidt_azure_http_send(client->http, &with_token, resp, err, errlen);
     azidt_azure_secret_free(token);
     return rc;
@@ -121,9 +117,13 @@ azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
 {
     const char *scope =
         service == AZIDT_AZURE_GRAPH ? client->graph_scope : client->arm_scope;
+    struct azidt_azure_request labelled = *req;
     azidt_err rc;
 
-    rc = send_with_token(client, service, scope, req, resp, err, errlen);
+    labelled.service = service == AZIDT_AZURE_GRAPH ? AZIDT_METRICS_AZURE_GRAPH
+                                                    : AZIDT_METRICS_AZURE_ARM;
+    req = &labelled;
+    rc = send_with_token(client, scope, req, resp, err, errlen);
     /* A token can be revoked or expire early (a clock step, a tenant
      * policy change); drop it and try once more with a new one. */
     if (rc == AZIDT_ERR_UNAUTHORIZED && resp->status == 401 &&
@@ -132,7 +132,7 @@ azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
                        "request", req->operation, "scope", scope);
         azidt_azure_auth_invalidate(client->auth, scope);
         azidt_azure_response_clear(resp);
-        rc = send_with_token(client, service, scope, req, resp, err, errlen);
+        rc = send_with_token(client, scope, req, resp, err, errlen);
     }
     return rc;
 }
