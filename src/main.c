@@ -17,8 +17,6 @@
 #include "azidt/server.h"
 #include "azidt/tls_store.h"
 
-#define AZIDT_PROGRAM_VERSION "0.1.0"
-
 /* Grace period for a superseded certificate pair beyond the idle timeout:
  * by then every handshake that could have picked it up has ended. */
 #define CERT_GRACE_EXTRA_MS 60000

@@ -219,6 +219,7 @@ static azidt_err request_token(struct azidt_azure_http *http,
         .form = form,
         .idempotent = true,
         .deadline_ms = deadline_ms,
+        .service = AZIDT_METRICS_AZURE_TOKEN,
     };
     rc = azidt_azure_http_send(http, &req, &resp, err, errlen);
     if (rc) {

@@ -117,8 +117,12 @@ azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
 {
     const char *scope =
         service == AZIDT_AZURE_GRAPH ? client->graph_scope : client->arm_scope;
+    struct azidt_azure_request labelled = *req;
     azidt_err rc;
 
+    labelled.service = service == AZIDT_AZURE_GRAPH ? AZIDT_METRICS_AZURE_GRAPH
+                                                    : AZIDT_METRICS_AZURE_ARM;
+    req = &labelled;
     rc = send_with_token(client, scope, req, resp, err, errlen);
     /* A token can be revoked or expire early (a clock step, a tenant
      * policy change); drop it and try once more with a new one. */

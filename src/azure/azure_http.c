@@ -515,6 +515,7 @@ static CURLcode perform_attempt(struct azidt_azure_http *http, CURL *curl,
                                 const char *body, struct curl_slist *headers,
                                 struct attempt *at, int64_t remaining)
 {
+    int64_t started_us;
     CURLcode cc;
 
     curl_easy_setopt(curl, CURLOPT_SHARE, http->share);
@@ -551,9 +552,13 @@ static CURLcode perform_attempt(struct azidt_azure_http *http, CURL *curl,
     set_deadline_timeouts(curl, remaining);
 
     atomic_fetch_add(&http->attempts, 1);
+    started_us = azidt_metrics_now_us();
     cc = curl_easy_perform(curl);
     if (cc == CURLE_OK)
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &at->resp->status);
+    azidt_metrics_azure_request(req->service, req->method,
+                                cc == CURLE_OK ? at->resp->status : 0,
+                                azidt_metrics_now_us() - started_us);
     return cc;
 }
 

@@ -15,6 +15,7 @@
 #include "azidt/kubeconfig.h"
 #include "azidt/leader.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -186,6 +187,7 @@ static azidt_err start_leading(const struct azidt_identity_config *cfg,
 
     if (!cfg->leader_election) {
         rc = start_controller(svc);
+        azidt_metrics_set_leader(rc == AZIDT_OK);
         if (rc)
             snprintf(err, errlen, "cannot start the controller: %s",
                      azidt_strerror(rc));

@@ -427,11 +427,17 @@ bool azidt_identity_cache_ready(void *ctx, char *why, size_t len)
         return false;
     }
     if (!azidt_kube_cache_has_synced(c->terminators)) {
-        snprintf(why, len, "AzureIdentityTerminators have not been listed yet");
+        snprintf(why, len,
+                 "AzureIdentityTerminators have not been listed yet; check "
+                 "that their CRD is installed and that the webhook may list "
+                 "and watch them in every namespace");
         return false;
     }
     if (!azidt_kube_cache_has_synced(c->bindings)) {
-        snprintf(why, len, "AzureIdentityBindings have not been listed yet");
+        snprintf(why, len,
+                 "AzureIdentityBindings have not been listed yet; check "
+                 "that the aad-pod-identity CRDs are installed and that the "
+                 "webhook may list and watch them in every namespace");
         return false;
     }
     return true;

@@ -195,6 +195,12 @@ void azidt_handle_pod_validate(void *ctx,
     switch (azidt_identity_cache_binding_scope(hctx->identities, value,
                                                req->namespace_)) {
     case AZIDT_BINDING_IN_NAMESPACE:
+        /* NOTE: the value may be bound in other namespaces too. By default
+         * aad-pod-identity matches bindings across namespaces, so the pod
+         * then also gets those bindings' identities, unless their
+         * AzureIdentity carries the namespaced Behavior annotation (as the
+         * ones created here do) or MIC and NMI run with --forceNamespaced
+         * (aad-pod-identity docs, "Match Pods in the Namespace"). */
         return;
     case AZIDT_BINDING_ELSEWHERE_ONLY:
         azidt_admission_deny(

@@ -10,9 +10,13 @@
  * "handler" rows time the handler alone on a request parsed once, as the
  * server calls it. "full" rows add what the server does around it for each
  * request: parse the AdmissionReview body and serialise the response (TLS
- * and HTTP are not included). Single-threaded, no watches running.
+ * and HTTP are not included). One thread admits. In the "watch writing"
+ * rows a second thread applies watch events to both caches without pause,
+ * as a watch thread would under heavy churn.
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +35,9 @@
 /*
  * glibc lets a program replace malloc, calloc, realloc and free, and every
  * library in the process, cJSON included, then calls these. They count and
- * forward to glibc's own allocator. Plain counters suffice because only
- * the main thread runs. Sanitizers bring their own allocator, so counting
- * is off under them.
+ * forward to glibc's own allocator. The counter is per thread, so the
+ * writer thread's allocations are not counted. Sanitizers bring their own
+ * allocator, so counting is off under them.
  */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define COUNT_ALLOCATIONS 0
@@ -41,7 +45,7 @@
 #define COUNT_ALLOCATIONS 1
 #endif
 
-static unsigned long allocations;
+static _Thread_local unsigned long allocations;
 
 #if COUNT_ALLOCATIONS
 extern void *__libc_malloc(size_t size);
@@ -214,8 +218,55 @@ struct scenario {
     const char *ns;
     bool allowed; /* expected outcome, checked once */
     bool patched;
-    bool full; /* parse and serialise around the handler */
+    bool full;        /* parse and serialise around the handler */
+    bool busy_writer; /* a thread applies watch events meanwhile */
 };
+
+/* --- watch writer ---------------------------------------------------- */
+
+struct writer {
+    struct azidt_identity_cache *cache;
+    pthread_t thread;
+    atomic_bool stop;
+    unsigned long events;
+};
+
+/* Apply MODIFIED events to one AzureIdentityTerminator and one
+ * AzureIdentityBinding of ns-99, moving the binding's selector back and
+ * forth, until stop is set. */
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    char rv[32];
+
+    for (unsigned long i = 0; !atomic_load(&w->stop); i++) {
+        const char *selector = i % 2 ? "sel-9999" : "sel-moved";
+        cJSON *t = object("ns-99", "id-9999");
+        cJSON *b = object("ns-99", "id-9999");
+
+        snprintf(rv, sizeof(rv), "%lu", i + 2);
+        cJSON_SetValuestring(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(t, "metadata"),
+                                "resourceVersion"),
+            rv);
+        cJSON_SetValuestring(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(b, "metadata"),
+                                "resourceVersion"),
+            rv);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(t, "spec"),
+                                "podSelector", selector);
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(b, "spec"), "selector",
+                                selector);
+        azidt_kube_cache_apply(azidt_identity_cache_terminators(w->cache),
+                               AZIDT_KUBE_MODIFIED, t);
+        azidt_kube_cache_apply(azidt_identity_cache_bindings(w->cache),
+                               AZIDT_KUBE_MODIFIED, b);
+        cJSON_Delete(t);
+        cJSON_Delete(b);
+        w->events += 2;
+    }
+    return NULL;
+}
 
 static uint64_t now_ns(void)
 {
@@ -270,6 +321,8 @@ static void run_scenario(struct azidt_handler_ctx *ctx,
     size_t body_len = strlen(body);
     struct azidt_admission_request *parsed = parse_or_die(body);
     uint64_t round_ns[ROUNDS];
+    uint64_t writer_start = 0, elapsed_ns;
+    struct writer *writer = NULL;
     unsigned long before, counted;
     bool allowed, patched;
     long n = (s->full ? iterations / 10 : iterations) / ROUNDS;
@@ -283,6 +336,19 @@ static void run_scenario(struct azidt_handler_ctx *ctx,
     for (long i = 0; i < n / 10; i++)
         admit_once(ctx, s, parsed, body, body_len, &allowed, &patched);
 
+    if (s->busy_writer) {
+        writer = calloc(1, sizeof(*writer));
+        if (!writer) {
+            fprintf(stderr, "bench: out of memory\n");
+            exit(1);
+        }
+        writer->cache = ctx->identities;
+        writer_start = now_ns();
+        if (pthread_create(&writer->thread, NULL, writer_main, writer)) {
+            fprintf(stderr, "bench: cannot start the writer thread\n");
+            exit(1);
+        }
+    }
     before = allocations;
     for (int r = 0; r < ROUNDS; r++) {
         uint64_t start = now_ns();
@@ -293,6 +359,14 @@ static void run_scenario(struct azidt_handler_ctx *ctx,
     }
     counted = allocations - before;
     qsort(round_ns, ROUNDS, sizeof(round_ns[0]), compare_u64);
+    if (writer) {
+        atomic_store(&writer->stop, true);
+        pthread_join(writer->thread, NULL);
+        elapsed_ns = now_ns() - writer_start;
+        fprintf(stderr, "%s: the writer applied %.0f events per second\n",
+                s->name, (double)writer->events * 1e9 / (double)elapsed_ns);
+        free(writer);
+    }
 
     printf("| %s | %ld x %d | %.0f | %.0f | ", s->name, n, ROUNDS,
            (double)round_ns[0] / (double)n,
@@ -310,23 +384,32 @@ int main(int argc, char **argv)
     static const struct scenario scenarios[] = {
         {"handler: mutate, label from identity", azidt_handle_pod_mutate,
          ",\"azidterminator.io/identity\":\"id-4242\"", "ns-42", true, true,
-         false},
+         false, false},
         {"handler: mutate, replay (label already set)", azidt_handle_pod_mutate,
          ",\"azidterminator.io/identity\":\"id-4242\","
          "\"aadpodidbinding\":\"sel-4242\"",
-         "ns-42", true, false, false},
+         "ns-42", true, false, false, false},
         {"handler: mutate, missing identity (deny)", azidt_handle_pod_mutate,
          ",\"azidterminator.io/identity\":\"id-missing\"", "ns-42", false,
-         false, false},
+         false, false, false},
         {"handler: validate, bound in namespace", azidt_handle_pod_validate,
-         ",\"aadpodidbinding\":\"sel-4242\"", "ns-42", true, false, false},
+         ",\"aadpodidbinding\":\"sel-4242\"", "ns-42", true, false, false,
+         false},
         {"handler: validate, bound elsewhere (deny)", azidt_handle_pod_validate,
-         ",\"aadpodidbinding\":\"sel-4242\"", "ns-7", false, false, false},
+         ",\"aadpodidbinding\":\"sel-4242\"", "ns-7", false, false, false,
+         false},
         {"full: parse + mutate + serialise", azidt_handle_pod_mutate,
          ",\"azidterminator.io/identity\":\"id-4242\"", "ns-42", true, true,
-         true},
+         true, false},
         {"full: parse + validate + serialise", azidt_handle_pod_validate,
-         ",\"aadpodidbinding\":\"sel-4242\"", "ns-42", true, false, true},
+         ",\"aadpodidbinding\":\"sel-4242\"", "ns-42", true, false, true,
+         false},
+        {"handler: mutate, label from identity, watch writing",
+         azidt_handle_pod_mutate, ",\"azidterminator.io/identity\":\"id-4242\"",
+         "ns-42", true, true, false, true},
+        {"handler: validate, bound in namespace, watch writing",
+         azidt_handle_pod_validate, ",\"aadpodidbinding\":\"sel-4242\"",
+         "ns-42", true, false, false, true},
     };
     struct azidt_identity_cache *cache = NULL;
     struct azidt_handler_ctx ctx;

@@ -499,6 +499,54 @@ case_missing_identity_pod_denied() {
         expect_output "NotFound"
 }
 
+ready_reason_is() {
+    [[ "$(kubectl get azidt "$1" -n "$example_namespace" \
+        -o 'jsonpath={.status.conditions[?(@.type=="Ready")].reason}')" == "$2" ]]
+}
+
+# A pod that names an identity which is not Ready is denied with the Ready
+# reason. An AzureIdentity of the same name that the product does not own
+# keeps the new identity from becoming Ready.
+case_not_ready_identity_pod_denied() {
+    local file deadline
+    file=$(write_manifest e2e-foreign-identity <<EOF
+apiVersion: aadpodidentity.k8s.io/v1
+kind: AzureIdentity
+metadata:
+  name: e2e-not-ready
+  namespace: $example_namespace
+spec:
+  type: 1
+  clientID: 00000000-0000-0000-0000-000000000000
+EOF
+    )
+    run kubectl apply -f "$file"
+    expect_success "creating an AzureIdentity the product does not own" ||
+        return 1
+    file=$(terminator e2e-not-ready </dev/null)
+    run kubectl apply -f "$file"
+    expect_success || return 1
+    if ! wait_until 60 "e2e-not-ready to report IdentityConflict" \
+        ready_reason_is e2e-not-ready IdentityConflict; then
+        run kubectl get azidt e2e-not-ready -n "$example_namespace" -o yaml
+        fail "the identity did not report Ready False, IdentityConflict"
+        return 1
+    fi
+    # The webhook's cache sees the new reason a moment after kubectl does.
+    deadline=$((SECONDS + 15))
+    while :; do
+        run_pod "$example_namespace" e2e-not-ready-pod \
+            azidterminator.io/identity=e2e-not-ready
+        grep -qF "IdentityConflict" <<<"$last_out" && break
+        ((last_rc != 0 && SECONDS < deadline)) || break
+        sleep 0.5
+    done
+    expect_failure "the identity is not Ready" &&
+        expect_output 'admission webhook "pods.mutate.azidterminator.io" denied the request' &&
+        expect_output "AzureIdentityTerminator $example_namespace/e2e-not-ready" &&
+        expect_output "is not Ready (IdentityConflict"
+}
+
 # A pod in another namespace cannot borrow the example's identity by
 # setting its aadpodidbinding label, at creation or by a later label
 # change. A pod of the example's namespace may set the label directly.
@@ -563,6 +611,68 @@ case_webhook_namespace_pod_skips_webhook() {
     expect_no_output "e2e-own-pod"
 }
 
+# scrape_metrics: GET /metrics into last_out.
+scrape_metrics() {
+    run curl --noproxy '*' -fsS --max-time 5 --cacert "$AZIDT_TEST_CA_FILE" \
+        "https://127.0.0.1:$webhook_port/metrics"
+}
+
+# metric_positive SERIES: the last scrape has SERIES with a value above 0.
+metric_positive() {
+    awk -v series="$1" 'index($0, series " ") == 1 && $2 > 0 { found = 1 }
+        END { exit !found }' <<<"$last_out" ||
+        fail "expected a positive value for $1"
+}
+
+# metric_settled SERIES: scrape until SERIES is positive, for up to 30 s.
+metric_settled() {
+    local deadline=$((SECONDS + 30))
+    until scrape_metrics && metric_positive "$1" >/dev/null; do
+        ((SECONDS < deadline)) || {
+            metric_positive "$1"
+            return 1
+        }
+        sleep 0.5
+    done
+}
+
+# After the example was provisioned through the emulator (example_admitted)
+# and one invalid object was denied, /metrics counts the Azure and
+# Kubernetes calls, reconciles and admission decisions, and contains no
+# secret or object name.
+case_metrics_count_provisioning() {
+    local file series secret client_secret
+    file=$(valid_spec_with 's/720h/30d/' | terminator e2e-metrics-denied)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-metrics-denied \
+        spec.servicePrincipal.clientSecretDuration || return 1
+    for series in \
+        'azidt_leader' \
+        'azidt_reconciles_total{result="success"}' \
+        'azidt_admission_requests_total{route="/validate/azureidentityterminators",decision="allowed"}' \
+        'azidt_admission_requests_total{route="/validate/azureidentityterminators",decision="denied"}' \
+        'azidt_admission_requests_total{route="/mutate/azureidentityterminators",decision="allowed"}' \
+        'azidt_azure_requests_total{service="token",method="POST",status_class="2xx"}' \
+        'azidt_azure_requests_total{service="graph",method="PATCH",status_class="2xx"}' \
+        'azidt_azure_requests_total{service="arm",method="PUT",status_class="2xx"}' \
+        'azidt_azure_request_duration_seconds_count{service="graph"}' \
+        'azidt_kubernetes_requests_total{status_class="2xx"}' \
+        'azidt_reconcile_duration_seconds_count'; do
+        metric_settled "$series" || return 1
+    done
+    secret=$(kubectl get secret azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.data.clientSecret}' | base64 -d)
+    client_secret=$(sed -n 's/^AZURE_CLIENT_SECRET=//p' "$azure_env" |
+        tr -d "'\"")
+    [[ -n "$secret" ]] || fail "the example's Secret has no clientSecret" ||
+        return 1
+    expect_no_output "$secret" &&
+        expect_no_output "${client_secret:-unset}" &&
+        expect_no_output "azure-kv-access-test" &&
+        expect_no_output "e2e-metrics-denied" &&
+        expect_no_output "$example_namespace"
+}
+
 # With the webhook stopped, AzureIdentityTerminator requests fail closed and
 # pods outside the webhook's selectors are still admitted.
 case_webhook_down_fails_closed() {
@@ -601,10 +711,12 @@ all_cases=(
     labelled_pod_reaches_webhook
     identity_pod_gets_binding_label
     missing_identity_pod_denied
+    not_ready_identity_pod_denied
     other_namespace_binding_denied
     kube_system_pod_unaffected
     kube_system_pod_skips_webhook
     webhook_namespace_pod_skips_webhook
+    metrics_count_provisioning
     webhook_down_fails_closed
 )
 
