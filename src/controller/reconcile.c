@@ -423,6 +423,9 @@ static int64_t next_check_ms(struct azidt_controller *ctrl,
     if (secret->expiry_wall_ms) {
         int64_t rotate = secret->expiry_wall_ms - spec->renew_before_ms - now;
 
+        /* A due rotation waits for the previous password's overlap. */
+        if (rotate <= 0 && secret->retire_wall_ms > now)
+            rotate = secret->retire_wall_ms - now;
         if (rotate < next)
             next = rotate > 1000 ? rotate : 1000;
     }

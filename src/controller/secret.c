@@ -292,6 +292,19 @@ static void remove_stray_passwords(struct azidt_controller *ctrl,
     }
 }
 
+/* True while the previous password's overlap runs. A rotation that is
+ * merely due waits for it, so pods never lose a password before its
+ * overlap ends; a missing or revoked password is still replaced at once. */
+static bool previous_in_overlap(const cJSON *secret)
+{
+    int64_t retire = 0;
+
+    return annotation(secret, AZIDT_SECRET_PREVIOUS_KEY_ANNOTATION) &&
+           controller_parse_time(
+               annotation(secret, AZIDT_SECRET_RETIRE_ANNOTATION), &retire) &&
+           retire > azidt_clock_wall_ms();
+}
+
 /* Decide whether the stored secret must be replaced now. */
 static const char *rotation_reason(const struct azidt_identity_spec *spec,
                                    const struct azidt_azure_identity *azure,
@@ -309,7 +322,8 @@ static const char *rotation_reason(const struct azidt_identity_spec *spec,
     if (!controller_parse_time(
             annotation(secret, AZIDT_SECRET_EXPIRY_ANNOTATION), expiry))
         return "the Secret does not record the expiry";
-    if (azidt_clock_wall_ms() >= *expiry - spec->renew_before_ms)
+    if (azidt_clock_wall_ms() >= *expiry - spec->renew_before_ms &&
+        !previous_in_overlap(secret))
         return "the client secret is due for rotation";
     return NULL;
 }
