@@ -36,6 +36,15 @@
  * kept short enough to finish within the webhook timeout. */
 #define AZIDT_DEFAULT_MAX_ROLE_ASSIGNMENTS 20
 
+/* Cap on spec.servicePrincipal.tags entries. It bounds the work of one
+ * admission request (the duplicate check compares every pair); Azure's
+ * own limit on service principal tags is not checked here. */
+#define AZIDT_TAG_COUNT_MAX 64
+
+/* Messages kept per object. Further violations are only counted, so a
+ * huge object cannot make a huge denial or cost unbounded work. */
+#define AZIDT_VALIDATE_MAX_MESSAGES 20
+
 /* Field limits fixed by Azure and Kubernetes. */
 #define AZIDT_DISPLAY_NAME_MAX 120  /* characters */
 #define AZIDT_TAG_MAX 256           /* characters */
@@ -56,7 +65,8 @@ struct azidt_validate_limits {
 struct azidt_validate_result {
     char **messages;
     size_t count;
-    bool nomem; /* an allocation failed, so the list may be incomplete */
+    size_t omitted; /* violations past AZIDT_VALIDATE_MAX_MESSAGES */
+    bool nomem;     /* an allocation failed, so the list may be incomplete */
 };
 
 /* Fill limits with the defaults above. */
@@ -80,8 +90,9 @@ void azidt_validate_spec(const cJSON *object,
 void azidt_validate_update(const cJSON *object, const cJSON *old_object,
                            struct azidt_validate_result *result);
 
-/* Join the messages with "; " into a new string (NULL when out of memory,
- * "" when there are none). The caller frees it. */
+/* Join the messages with "; " into a new string, ending with "; and N
+ * more" when some were omitted. Returns NULL when out of memory and ""
+ * when there are none. The caller frees it. */
 char *azidt_validate_result_join(const struct azidt_validate_result *result);
 
 void azidt_validate_result_free(struct azidt_validate_result *result);

@@ -48,6 +48,10 @@ static void add_error(struct azidt_validate_result *result, const char *fmt,
     char **grown;
     int n;
 
+    if (result->count >= AZIDT_VALIDATE_MAX_MESSAGES) {
+        result->omitted++;
+        return;
+    }
     va_start(ap, fmt);
     n = vasprintf(&text, fmt, ap);
     va_end(ap);
@@ -68,9 +72,13 @@ static void add_error(struct azidt_validate_result *result, const char *fmt,
 
 char *azidt_validate_result_join(const struct azidt_validate_result *result)
 {
+    char more[48] = "";
     size_t len = 1;
     char *text, *p;
 
+    if (result->omitted > 0)
+        snprintf(more, sizeof(more), "; and %zu more", result->omitted);
+    len += strlen(more);
     for (size_t i = 0; i < result->count; i++)
         len += strlen(result->messages[i]) + 2;
     text = malloc(len);
@@ -88,7 +96,7 @@ char *azidt_validate_result_join(const struct azidt_validate_result *result)
         memcpy(p, result->messages[i], n);
         p += n;
     }
-    *p = '\0';
+    memcpy(p, more, strlen(more) + 1);
     return text;
 }
 
@@ -534,6 +542,10 @@ static void check_unknown_fields(const cJSON *object, const char *path,
 
         if (is_known(item->string, known))
             continue;
+        if (result->count >= AZIDT_VALIDATE_MAX_MESSAGES) {
+            result->omitted++;
+            continue;
+        }
         for (size_t i = 0; known[i]; i++) {
             size_t d = strcasecmp(item->string, known[i]) == 0
                            ? 0
@@ -784,6 +796,7 @@ static void check_tag(const cJSON *tags, const cJSON *tag, int index,
     char quoted[AZIDT_QUOTE_MAX];
     const char *path = "spec.servicePrincipal.tags";
     long chars;
+    int j = 0;
 
     if (!cJSON_IsString(tag)) {
         add_error(result, "%s[%d]: Invalid value: %s: must be a string", path,
@@ -813,9 +826,8 @@ static void check_tag(const cJSON *tags, const cJSON *tag, int index,
                   "tags the webhook sets; choose another tag",
                   path, index, quoted);
 
-    for (int j = 0; j < index; j++) {
-        const cJSON *earlier = cJSON_GetArrayItem(tags, j);
-
+    for (const cJSON *earlier = tags->child; earlier != tag;
+         earlier = earlier->next, j++) {
         if (cJSON_IsString(earlier) &&
             strcmp(earlier->valuestring, tag->valuestring) == 0) {
             add_error(result,
@@ -849,6 +861,13 @@ static void check_service_principal(const cJSON *spec,
 
     tags = get_member(sp, "spec.servicePrincipal", "tags", cJSON_Array, false,
                       NULL, result);
+    if (cJSON_GetArraySize(tags) > AZIDT_TAG_COUNT_MAX) {
+        add_error(result,
+                  "spec.servicePrincipal.tags: Too many: %d: must have at "
+                  "most %d entries",
+                  cJSON_GetArraySize(tags), AZIDT_TAG_COUNT_MAX);
+        return;
+    }
     cJSON_ArrayForEach(tag, tags)
     {
         check_tag(tags, tag, index, result);
@@ -862,6 +881,7 @@ static void check_role_assignment(const cJSON *list, const cJSON *entry,
 {
     char path[FIELD_PATH_MAX], quoted[AZIDT_QUOTE_MAX];
     const cJSON *role, *scope;
+    int j = 0;
 
     snprintf(path, sizeof(path), "spec.roleAssignments[%d]", index);
     if (!cJSON_IsObject(entry)) {
@@ -905,8 +925,8 @@ static void check_role_assignment(const cJSON *list, const cJSON *entry,
             path,
             azidt_validate_quote(scope->valuestring, quoted, sizeof(quoted)));
 
-    for (int j = 0; role && scope && j < index; j++) {
-        const cJSON *earlier = cJSON_GetArrayItem(list, j);
+    for (const cJSON *earlier = list->child; role && scope && earlier != entry;
+         earlier = earlier->next, j++) {
         const cJSON *earlier_role =
             cJSON_GetObjectItemCaseSensitive(earlier, "role");
         const cJSON *earlier_scope =

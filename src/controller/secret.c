@@ -20,6 +20,7 @@
 #include "azidt/constants.h"
 #include "azidt/graph.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 #include "azidt/owned_objects.h"
 
 static const char *annotation(const cJSON *object, const char *key)
@@ -211,6 +212,8 @@ static azidt_err write_new_secret(struct azidt_controller *ctrl,
     }
     state->changed = true;
     state->rotated = existing != NULL;
+    if (state->rotated)
+        azidt_metrics_secret_rotated();
     state->plain = password.secret_text;
     password.secret_text = NULL;
     snprintf(state->key_id, sizeof(state->key_id), "%s", password.key_id);
@@ -289,6 +292,19 @@ static void remove_stray_passwords(struct azidt_controller *ctrl,
     }
 }
 
+/* True while the previous password's overlap runs. A rotation that is
+ * merely due waits for it, so pods never lose a password before its
+ * overlap ends; a missing or revoked password is still replaced at once. */
+static bool previous_in_overlap(const cJSON *secret)
+{
+    int64_t retire = 0;
+
+    return annotation(secret, AZIDT_SECRET_PREVIOUS_KEY_ANNOTATION) &&
+           controller_parse_time(
+               annotation(secret, AZIDT_SECRET_RETIRE_ANNOTATION), &retire) &&
+           retire > azidt_clock_wall_ms();
+}
+
 /* Decide whether the stored secret must be replaced now. */
 static const char *rotation_reason(const struct azidt_identity_spec *spec,
                                    const struct azidt_azure_identity *azure,
@@ -306,7 +322,8 @@ static const char *rotation_reason(const struct azidt_identity_spec *spec,
     if (!controller_parse_time(
             annotation(secret, AZIDT_SECRET_EXPIRY_ANNOTATION), expiry))
         return "the Secret does not record the expiry";
-    if (azidt_clock_wall_ms() >= *expiry - spec->renew_before_ms)
+    if (azidt_clock_wall_ms() >= *expiry - spec->renew_before_ms &&
+        !previous_in_overlap(secret))
         return "the client secret is due for rotation";
     return NULL;
 }

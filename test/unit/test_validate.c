@@ -18,8 +18,9 @@ static cJSON *load_example(void)
 
 /*
  * Build a JSON value from a table cell: plain JSON text, "@rep:<s>:<n>"
- * for the string s repeated n times, "@roles:<n>" for n distinct valid
- * role assignments, or NULL to remove the member.
+ * for the string s repeated n times, "@tags:<n>" for n distinct tags,
+ * "@roles:<n>" for n distinct valid role assignments, or NULL to remove
+ * the member.
  */
 static cJSON *make_value(const char *cell)
 {
@@ -37,6 +38,18 @@ static cJSON *make_value(const char *cell)
         value = cJSON_CreateString(text);
         free(text);
         return value;
+    }
+    if (strncmp(cell, "@tags:", 6) == 0) {
+        cJSON *list = cJSON_CreateArray();
+        int n = atoi(cell + 6);
+
+        for (int i = 0; i < n; i++) {
+            char tag[32];
+
+            snprintf(tag, sizeof(tag), "tag-%d", i);
+            cJSON_AddItemToArray(list, cJSON_CreateString(tag));
+        }
+        return list;
     }
     if (strncmp(cell, "@roles:", 7) == 0) {
         cJSON *list = cJSON_CreateArray();
@@ -112,7 +125,7 @@ static const struct {
     {"spec.servicePrincipal.tags", NULL},
     {"spec.servicePrincipal.tags", "[]"},
     {"spec.servicePrincipal.tags", "[\"a\",\"A\",\"team:payments\"]"},
-    {"spec.servicePrincipal.tags", "[\"@rep\"]"},
+    {"spec.servicePrincipal.tags", "@tags:64"},
     {"spec.roleAssignments", "[]"},
     {"spec.roleAssignments", "@roles:20"},
     {"spec.roleAssignments",
@@ -315,6 +328,8 @@ static const struct {
      "spec.servicePrincipal.tags[0]: Invalid value: "
      "\"azidterminator.io:managed\"",
      "is reserved"},
+    {"spec.servicePrincipal.tags", "@tags:65", 1,
+     "spec.servicePrincipal.tags: Too many: 65", "at most 64 entries"},
     /* unknown fields */
     {"spec.foo", "1", 1, "unknown field \"spec.foo\"",
      "the fields of spec are appRegistration, azureIdentityName"},
@@ -425,6 +440,31 @@ START_TEST(validate_reports_every_violation)
     joined = azidt_validate_result_join(&result);
     ck_assert_ptr_nonnull(strstr(joined, "spec.azureIdentityName"));
     ck_assert_ptr_nonnull(strstr(joined, "; spec.podSelector"));
+    free(joined);
+    azidt_validate_result_free(&result);
+    cJSON_Delete(doc);
+}
+END_TEST
+
+START_TEST(validate_caps_messages)
+{
+    struct azidt_validate_result result = {0};
+    cJSON *doc = load_example();
+    cJSON *spec = cJSON_GetObjectItem(doc, "spec");
+    char name[32], *joined;
+
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "extra%d", i);
+        cJSON_AddNumberToObject(spec, name, i);
+    }
+    azidt_validate_spec(doc, NULL, &result);
+    ck_assert_uint_eq(result.count, AZIDT_VALIDATE_MAX_MESSAGES);
+    ck_assert_uint_eq(result.omitted, 1000 - AZIDT_VALIDATE_MAX_MESSAGES);
+    joined = azidt_validate_result_join(&result);
+    ck_assert_ptr_nonnull(strstr(joined, "\"spec.extra19\""));
+    ck_assert_ptr_null(strstr(joined, "\"spec.extra20\""));
+    ck_assert_str_eq(joined + strlen(joined) - strlen("; and 980 more"),
+                     "; and 980 more");
     free(joined);
     azidt_validate_result_free(&result);
     cJSON_Delete(doc);
@@ -554,6 +594,7 @@ int main(void)
     tcase_add_loop_test(tc, validate_accepts_valid, 0, COUNT(valid));
     tcase_add_loop_test(tc, validate_rejects_invalid, 0, COUNT(invalid));
     tcase_add_test(tc, validate_reports_every_violation);
+    tcase_add_test(tc, validate_caps_messages);
     tcase_add_test(tc, validate_uses_limits);
     tcase_add_loop_test(tc, validate_update_rules, 0, COUNT(updates));
     tcase_add_loop_test(tc, validate_quote_escapes, 0, COUNT(quotes));
