@@ -271,6 +271,30 @@ void controller_event(struct azidt_controller *ctrl, const cJSON *object,
 
 /* --- Cache -------------------------------------------------------------- */
 
+/* True when two versions of an object differ only outside its spec,
+ * finalizers and deletion, as after the controller's own status write,
+ * which would otherwise start a second full reconcile at once. */
+static bool status_only_change(const cJSON *old_object, const cJSON *new_object)
+{
+    static const char *const keys[] = {"generation", "deletionTimestamp",
+                                       "finalizers"};
+    const cJSON *old_meta =
+        cJSON_GetObjectItemCaseSensitive(old_object, "metadata");
+    const cJSON *new_meta =
+        cJSON_GetObjectItemCaseSensitive(new_object, "metadata");
+
+    if (!old_meta || !new_meta)
+        return false;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(old_meta, keys[i]);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(new_meta, keys[i]);
+
+        if (!a != !b || (a && !cJSON_Compare(a, b, true)))
+            return false;
+    }
+    return true;
+}
+
 static void on_change(enum azidt_kube_event_type type, const char *ns,
                       const char *name, const void *old_record,
                       const void *new_record, void *ctx)
@@ -278,9 +302,10 @@ static void on_change(enum azidt_kube_event_type type, const char *ns,
     struct azidt_controller *ctrl = ctx;
     char key[512];
 
-    (void)old_record;
-    (void)new_record;
     if (type == AZIDT_KUBE_DELETED)
+        return;
+    if (type == AZIDT_KUBE_MODIFIED &&
+        status_only_change(old_record, new_record))
         return;
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     controller_enqueue(ctrl, key, 0);
