@@ -272,8 +272,9 @@ void controller_event(struct azidt_controller *ctrl, const cJSON *object,
 /* --- Cache -------------------------------------------------------------- */
 
 /* True when two versions of an object differ only outside its spec,
- * finalizers and deletion, as after the controller's own status write,
- * which would otherwise start a second full reconcile at once. */
+ * finalizers and deletion, as after the controller's own status write.
+ * Reconciling on that would repeat every pass at once, and turn a failure
+ * whose message changes (a request id) into a loop without backoff. */
 static bool status_only_change(const cJSON *old_object, const cJSON *new_object)
 {
     static const char *const keys[] = {"generation", "deletionTimestamp",
