@@ -788,6 +788,46 @@ case_selector_update_and_secret_repair() {
     delete_terminator "$name"
 }
 
+# A reconcile that keeps failing (Graph rejects the application update
+# with 403) is retried after the retry delay, not at once: the status it
+# writes carries a new request id each time, and that update must not start
+# the next attempt.
+case_persistent_failure_backs_off() {
+    local name=e2e-backoff file mark count
+    file=$(terminator "$name" </dev/null)
+    run kubectl apply -f "$file"
+    expect_success || return 1
+    wait_ready "$name" || return 1
+
+    run emu PUT /faults '{"rules":[{"service":"graph","route":"PATCH /v1.0/applications*","kind":"status","status":403}]}'
+    expect_success || return 1
+    mark=$(call_mark)
+    run kubectl patch azidt "$name" -n "$ns" --type merge \
+        -p '{"spec":{"podSelector":"e2e-backoff-new-pods"}}'
+    expect_success || return 1
+    provisioning_failed() {
+        [[ "$(get azidt "$1" '{.status.conditions[?(@.type=="Ready")].reason}')" == AzureProvisioningFailed ]]
+    }
+    if ! wait_until 30 "reason AzureProvisioningFailed" provisioning_failed "$name"; then
+        emu PUT /faults '{"rules":[]}' >/dev/null
+        run kubectl get azidt "$name" -n "$ns" -o yaml
+        fail "the failure was not reported in status"
+        return 1
+    fi
+    sleep 10
+    run calls_since "$mark"
+    emu PUT /faults '{"rules":[]}' >/dev/null
+    count=$(grep -c "^graph PATCH /v1.0/applications" <<<"$last_out")
+    echo "    application updates in 10 s of a persistent failure: $count"
+    ((count <= 3)) ||
+        fail "$count attempts in 10 s: the retry delay was not kept" ||
+        return 1
+
+    # With the fault gone, the next attempt succeeds.
+    wait_ready "$name" || return 1
+    delete_terminator "$name"
+}
+
 # An existing Secret of the same name that this product does not own is
 # left alone and reported.
 case_foreign_secret_not_overwritten() {
@@ -856,6 +896,7 @@ all_cases=(
     killed_webhook_leaves_no_orphan
     selector_update_and_secret_repair
     foreign_secret_not_overwritten
+    persistent_failure_backs_off
     azure_down_denied
 )
 
