@@ -5,7 +5,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 MESON_SETUP_FLAGS ?= --werror
 
-.PHONY: all deps build build-san k8s test test-unit test-e2e test-san format format-check clean
+.PHONY: all deps build build-san k8s helm deploy-manifests test test-unit test-e2e test-san format format-check clean
 
 all: build
 
@@ -30,9 +30,19 @@ build-san: deps $(BUILD_SAN)/build.ninja
 k8s:
 	./test/k8s/build.sh
 
+# helm for the chart tests, built from test/helm/go.mod. A no-op unless
+# test/helm/go.sum changed.
+helm:
+	./test/helm/build.sh
+
+# Regenerate the chart's CRD and webhook template and manifests/deploy/
+# from their sources in manifests/.
+deploy-manifests: helm
+	./scripts/generate-deploy.sh
+
 # Every suite in the normal build, then the unit suite under AddressSanitizer
 # and UndefinedBehaviorSanitizer.
-test: build build-san k8s
+test: build build-san k8s helm
 # Every suite in the normal build, then the unit and emulator suites under
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 test: build build-san
@@ -42,7 +52,7 @@ test: build build-san
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
-test-e2e: build k8s
+test-e2e: build k8s helm
 	meson test -C $(BUILD) --suite e2e --print-errorlogs
 
 format:
