@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Tests of the Helm chart and the plain manifests: the generated files are
-# current, helm lints and renders the chart with cert-manager on and off,
-# the real apiserver of a local control plane (test/cluster/up.sh) accepts
-# every rendered object in a server-side dry run, the rendered webhook
-# configurations equal what scripts/render-webhook-config.sh makes, and
-# the webhook, signed in as the chart's ServiceAccount, provisions and
-# cleans up an identity with the chart's RBAC alone. Prints one line per
-# case and closes with "N passed, N failed".
+# Tests of the Helm chart and the plain manifests. They check that the
+# generated files are current and that helm lints and renders the chart
+# with cert-manager on and off. The apiserver of a local control plane
+# (test/cluster/up.sh) must accept every rendered object in a server-side
+# dry run, and the rendered webhook configurations must equal what
+# scripts/render-webhook-config.sh makes. Last, the webhook signs in as the
+# chart's ServiceAccount and provisions and deletes an identity with the
+# chart's RBAC alone. Prints one line per case and closes with
+# "N passed, N failed".
 #
 # Usage: test/chart/run.sh WEBHOOK_BINARY EMULATOR_BINARY [CASE...]
 #   CASE  run only the named cases (default: all, in order)
