@@ -4,8 +4,10 @@
 # with cert-manager on and off. The apiserver of a local control plane
 # (test/cluster/up.sh) must accept every rendered object in a server-side
 # dry run, and the rendered webhook configurations must equal what
-# scripts/render-webhook-config.sh makes. Last, the webhook signs in as the
-# chart's ServiceAccount and provisions and deletes an identity with the
+# scripts/render-webhook-config.sh makes. Last, the webhook runs with the
+# rendered pod's environment, signs in to Kubernetes as the chart's
+# ServiceAccount and to the Azure emulator with a client secret and then
+# with workload identity, and provisions and deletes an identity with the
 # chart's RBAC alone. Prints one line per case and closes with
 # "N passed, N failed".
 #
@@ -285,6 +287,35 @@ case_pod_spec() {
         "the Service port 443 to the container's https port"
 }
 
+# Every environment variable the chart sets is one the webhook reads: a
+# misspelt name would be ignored without an error. The AZIDT_*, POD_* and
+# KUBECONFIG names come from the webhook's --help, the AZURE_* names from
+# include/azidt/azure_config.h.
+case_env_names_known() {
+    local known variant names name
+    known=" $("$webhook_bin" --help | sed -n 's/.*Environment: \([A-Z_]*\)\..*/\1/p' | tr '\n' ' ')"
+    known+="AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET"
+    known+=" AZURE_FEDERATED_TOKEN_FILE AZURE_SUBSCRIPTION_ID"
+    known+=" AZURE_AUTHORITY_HOST AZURE_GRAPH_ENDPOINT AZURE_ARM_ENDPOINT"
+    known+=" AZURE_CA_FILE "
+    [[ "$known" == *" AZIDT_LOG_LEVEL "* ]] ||
+        fail "azidt-webhook --help lists no environment variables" || return 1
+    for variant in "${variants[@]}"; do
+        dry_run "$rendered/$variant.yaml"
+        expect_success || return 1
+        names=$(jq -r '.items[]
+            | if .kind == "ConfigMap" then .data | keys[]
+              elif .kind == "Deployment"
+              then .spec.template.spec.containers[0].env[].name
+              else empty end' <<<"$last_out")
+        for name in $names; do
+            [[ "$known" == *" $name "* ]] ||
+                fail "the $variant rendering sets $name, which azidt-webhook does not read" ||
+                return 1
+        done
+    done
+}
+
 # The chart's webhook configurations are the ones the render script makes
 # from manifests/webhook/webhook-configurations.yaml, compared as the
 # apiserver stores them: rules, selectors, timeouts, failure policies, the
@@ -330,6 +361,7 @@ case_rbac_least_privilege() {
     printf '%s\n' "$last_out" >"$rendered/rbac.yaml"
     run kubectl apply -f "$rendered/rbac.yaml"
     expect_success || return 1
+
     local verb
     for verb in get list watch patch update; do
         can_i yes "$verb" azureidentityterminators.azidterminator.io -A || return 1
@@ -339,6 +371,7 @@ case_rbac_least_privilege() {
         can_i yes "$verb" azureidentities.aadpodidentity.k8s.io -n "$example_namespace" || return 1
         can_i yes "$verb" azureidentitybindings.aadpodidentity.k8s.io -n "$example_namespace" || return 1
     done
+
     can_i yes patch azureidentityterminators.azidterminator.io --subresource status -n "$example_namespace" &&
         can_i yes update azureidentityterminators.azidterminator.io --subresource finalizers -n "$example_namespace" &&
         can_i no create azureidentityterminators.azidterminator.io -n "$example_namespace" &&
@@ -360,14 +393,104 @@ case_rbac_least_privilege() {
         can_i no get configmaps -n "$namespace"
 }
 
-# The webhook signs in with a token of the chart's ServiceAccount (stored
-# by rbac_least_privilege) and provisions and then removes the example
-# identity against the Azure emulator: the chart's RBAC allows all it does.
-case_webhook_runs_with_chart_rbac() {
-    local token port log=$AZIDT_TEST_LOG_DIR/webhook.log
-    run kubectl create token azure-identity-terminator -n "$namespace" --duration 1h
+# ------------------------------------------- cases: the webhook itself
+
+webhook_log=""
+webhook_port=""
+webhook_env=()
+
+# emulator_setting NAME: a value from the Azure emulator's env file.
+emulator_setting() {
+    (
+        # shellcheck source=/dev/null
+        . "$work/azure/azure.env"
+        printf '%s' "${!1}"
+    )
+}
+
+# start_emulator_for_cluster: the Azure emulator with its default
+# configuration, except that the webhook's federated credential trusts
+# this apiserver's service account issuer and signing keys.
+start_emulator_for_cluster() {
+    local jwks
+    [[ -s "$work/azure/azure.env" ]] && return 0
+    jwks=$(kubectl get --raw /openid/v1/jwks) ||
+        { say "reading the apiserver's /openid/v1/jwks failed"; return 1; }
+    jq --arg issuer "$AZIDT_TEST_APISERVER_URL" --argjson jwks "$jwks" '
+        .applications |= map(if .caller then
+            .federatedIdentityCredentials[0].issuer = $issuer else . end)
+        | .federatedIssuers = [{issuer: $issuer, jwks: $jwks}]' \
+        "$repo/test/emulator/default-config.json" >"$work/emulator-config.json" &&
+        start_emulator "$emulator_bin" "$work/azure" "$work/emulator-config.json"
+}
+
+# webhook_environment RENDERED_JSON: the environment of the rendered
+# Deployment's container, one NAME=VALUE a line, as the kubelet would set
+# it: the ConfigMap it names, its env values, the downward API fields and
+# the Secret keys (read from the cluster). Files the pod would mount are
+# replaced by local ones, after checking that the variable names the
+# mounted path.
+webhook_environment() {
+    local json=$1 deployment container
+    deployment=$(jq '.items[] | select(.kind == "Deployment")' <<<"$json")
+    container=$(jq '.spec.template.spec.containers[0]' <<<"$deployment")
+    jq -r '.items[] | select(.kind == "ConfigMap") | .data | to_entries[]
+        | "\(.key)=\(.value)"' <<<"$json"
+    local name value field secret key mount projected
+    # Fields are separated by US (0x1f): read merges runs of a whitespace
+    # separator such as tab, which would shift the empty fields.
+    while IFS=$'\x1f' read -r name value field secret key; do
+        if [[ -n "$field" ]]; then
+            case "$field" in
+            metadata.name) value=webhook-0 ;;
+            metadata.namespace) value=$namespace ;;
+            *) say "env $name: unexpected downward API field $field"; return 1 ;;
+            esac
+        elif [[ -n "$secret" ]]; then
+            value=$(kubectl get secret "$secret" -n "$namespace" \
+                -o "jsonpath={.data.$key}" | base64 -d) && [[ -n "$value" ]] ||
+                { say "env $name: Secret $secret has no key $key"; return 1; }
+        fi
+        case "$name" in
+        AZURE_FEDERATED_TOKEN_FILE)
+            # The token the kubelet would project: same ServiceAccount,
+            # audience and lifetime.
+            projected=$(jq '.spec.template.spec.volumes[]
+                | select(.name == "azure-token")
+                | .projected.sources[0].serviceAccountToken' <<<"$deployment")
+            mount=$(jq -r '.volumeMounts[] | select(.name == "azure-token")
+                | .mountPath' <<<"$container")
+            mount+=/$(jq -r .path <<<"$projected")
+            [[ "$value" == "$mount" ]] ||
+                { say "env $name is $value, but the token is mounted at $mount"; return 1; }
+            value=$work/azure-identity-token
+            kubectl create token -n "$namespace" \
+                "$(jq -r .spec.template.spec.serviceAccountName <<<"$deployment")" \
+                --audience "$(jq -r .audience <<<"$projected")" \
+                --duration "$(jq -r .expirationSeconds <<<"$projected")s" \
+                >"$value" || { say "creating the projected token failed"; return 1; }
+            ;;
+        AZURE_CA_FILE)
+            mount=$(jq -r '.volumeMounts[] | select(.name == "azure-ca")
+                | .mountPath' <<<"$container")
+            [[ "$value" == "$mount/"* ]] ||
+                { say "env $name is $value, outside the CA mount $mount"; return 1; }
+            value=$(emulator_setting AZURE_CA_FILE)
+            ;;
+        esac
+        printf '%s=%s\n' "$name" "$value"
+    done < <(jq -r '.env[] | [.name, .value // "",
+        .valueFrom.fieldRef.fieldPath // "",
+        .valueFrom.secretKeyRef.name // "",
+        .valueFrom.secretKeyRef.key // ""] | join("\u001f")' <<<"$container")
+}
+
+# write_webhook_kubeconfig: a kubeconfig with a token of the chart's
+# ServiceAccount, which rbac_least_privilege stored.
+write_webhook_kubeconfig() {
+    run kubectl create token azure-identity-terminator -n "$namespace" \
+        --duration 1h
     expect_success || return 1
-    token=$last_out
     cat >"$work/webhook.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
@@ -379,46 +502,79 @@ clusters:
 users:
 - name: webhook
   user:
-    token: $token
+    token: $last_out
 contexts:
 - name: webhook
   context: {cluster: test, user: webhook}
 current-context: webhook
 EOF
-    start_emulator "$emulator_bin" "$work/azure" || fail "the Azure emulator did not start" || return 1
-    port=$(free_port)
-    (
-        set -a
-        # shellcheck source=/dev/null
-        . "$work/azure/azure.env"
-        set +a
-        export POD_NAME=webhook-0 POD_NAMESPACE=$namespace
-        exec "$webhook_bin" --listen-address 127.0.0.1 --port "$port" \
-            --tls-cert-file "$AZIDT_TEST_WEBHOOK_CERT_FILE" \
-            --tls-key-file "$AZIDT_TEST_WEBHOOK_KEY_FILE" \
-            --kubeconfig "$work/webhook.kubeconfig" --log-level debug
-    ) </dev/null >>"$log" 2>&1 &
+}
+
+# start_chart_webhook ARGS...: render the chart for the Azure emulator with
+# ARGS, and run the webhook on 127.0.0.1 with exactly the environment of
+# the rendered pod and the ServiceAccount's kubeconfig. Only the listen
+# address, port, certificate and kubeconfig come from flags. Then register
+# the webhook configurations by URL.
+start_chart_webhook() {
+    local env_lines
+    stop_pid "$work/run/webhook.pid" webhook
+    start_emulator_for_cluster || fail "the Azure emulator did not start" || return 1
+    render live --set azure.tenantId="$(emulator_setting AZURE_TENANT_ID)" \
+        --set azure.clientId="$(emulator_setting AZURE_CLIENT_ID)" \
+        --set azure.subscriptionId="$(emulator_setting AZURE_SUBSCRIPTION_ID)" \
+        --set azure.authorityHost="$(emulator_setting AZURE_AUTHORITY_HOST)" \
+        --set azure.graphEndpoint="$(emulator_setting AZURE_GRAPH_ENDPOINT)" \
+        --set azure.armEndpoint="$(emulator_setting AZURE_ARM_ENDPOINT)" \
+        --set azure.caBundleConfigMap.name=emulator-ca \
+        --set webhook.logLevel=debug "$@" || return 1
+    dry_run "$rendered/live.yaml"
+    expect_success || return 1
+    last_cmd="webhook_environment (the rendered pod's environment)"
+    env_lines=$(webhook_environment "$last_out") ||
+        fail "the rendered pod's environment cannot be reproduced" || return 1
+    mapfile -t webhook_env <<<"$env_lines"
+    write_webhook_kubeconfig || return 1
+
+    webhook_log=$AZIDT_TEST_LOG_DIR/webhook.log
+    webhook_port=$(free_port)
+    echo "=== $(date -u +%FT%TZ) starting the webhook with" \
+        "${webhook_env[*]%%=*}" >>"$webhook_log"
+    env -i PATH="$PATH" "${webhook_env[@]}" "$webhook_bin" \
+        --listen-address 127.0.0.1 --port "$webhook_port" \
+        --tls-cert-file "$AZIDT_TEST_WEBHOOK_CERT_FILE" \
+        --tls-key-file "$AZIDT_TEST_WEBHOOK_KEY_FILE" \
+        --kubeconfig "$work/webhook.kubeconfig" \
+        </dev/null >>"$webhook_log" 2>&1 &
     echo $! >"$work/run/webhook.pid"
-    last_cmd="azidt-webhook --kubeconfig (token of $service_account)"
+    last_cmd="azidt-webhook with the rendered pod's environment"
     if ! wait_until 30 "the webhook's /readyz" curl --noproxy '*' -fsS \
         --max-time 2 --cacert "$AZIDT_TEST_CA_FILE" \
-        "https://127.0.0.1:$port/readyz"; then
-        last_out=$(tail -n 40 "$log")
+        "https://127.0.0.1:$webhook_port/readyz"; then
+        last_out=$(tail -n 40 "$webhook_log")
         fail "the webhook did not become ready" || return 1
     fi
+
     run "$repo/scripts/render-webhook-config.sh" --ca-file "$AZIDT_TEST_CA_FILE" \
-        --namespace "$namespace" --url "https://127.0.0.1:$port"
+        --namespace "$namespace" --url "https://127.0.0.1:$webhook_port"
     expect_success || return 1
     printf '%s\n' "$last_out" >"$work/webhook-url.yaml"
     run kubectl apply -f "$work/webhook-url.yaml"
-    expect_success || return 1
+    expect_success
+}
+
+# expect_example_provisioned: the example identity becomes Ready with its
+# Secret, AzureIdentity and AzureIdentityBinding, and is deleted again,
+# with no request of the webhook forbidden by RBAC.
+expect_example_provisioned() {
+    local mark
+    mark=$(wc -l <"$webhook_log")
     run kubectl apply -f "$example"
     expect_success || return 1
     run kubectl wait --for=condition=Ready --timeout=60s \
         azidt/azure-kv-access-test -n "$example_namespace"
     if ((last_rc != 0)); then
         last_out+=$'\n'$(kubectl get azidt -n "$example_namespace" -o yaml)
-        last_out+=$'\n'$(grep -i 'forbidden\|error' "$log" | tail -n 20)
+        last_out+=$'\n'$(grep -i 'forbidden\|error' "$webhook_log" | tail -n 20)
         fail "the identity did not become Ready" || return 1
     fi
     run kubectl get secret,azureidentity,azureidentitybinding -n "$example_namespace"
@@ -431,8 +587,36 @@ EOF
     expect_success && expect_output "webhook-0" || return 1
     run kubectl delete -f "$example" --timeout=60s
     expect_success || return 1
-    run grep -i 'forbidden' "$log"
-    ((last_rc != 0)) || fail "the webhook's requests were forbidden"
+    run kubectl get secret,azureidentity,azureidentitybinding -n "$example_namespace" \
+        -o name
+    expect_success && expect_no_output "azure-kv-access-test" || return 1
+    last_cmd="grep -i forbidden $webhook_log"
+    last_out=$(tail -n "+$((mark + 1))" "$webhook_log" | grep -i 'forbidden')
+    [[ -z "$last_out" ]] || fail "some of the webhook's requests were forbidden"
+}
+
+# The webhook runs with the rendered pod's environment and the client
+# secret from the Secret the chart references, and provisions and deletes
+# the example identity with the chart's RBAC alone.
+case_webhook_runs_with_chart_rbac() {
+    start_emulator_for_cluster || fail "the Azure emulator did not start" || return 1
+    run kubectl create secret generic azure-identity-terminator-azure \
+        -n "$namespace" --from-literal=clientSecret="$(emulator_setting AZURE_CLIENT_SECRET)"
+    expect_success || return 1
+    start_chart_webhook && expect_example_provisioned
+}
+
+# The same with workload identity: the emulator exchanges a token of the
+# chart's ServiceAccount, with the audience of the chart's projected
+# volume, for an Azure AD token through the federated credential that
+# docs/install.md describes.
+case_webhook_runs_with_workload_identity() {
+    start_chart_webhook --set azure.credential=workloadIdentity || return 1
+    last_cmd="the rendered pod's environment"
+    last_out=$(printf '%s\n' "${webhook_env[@]%%=*}")
+    expect_output AZURE_FEDERATED_TOKEN_FILE &&
+        expect_no_output AZURE_CLIENT_SECRET || return 1
+    expect_example_provisioned
 }
 
 all_cases=(
@@ -445,9 +629,11 @@ all_cases=(
     dry_run_variants
     dry_run_plain_manifests
     pod_spec
+    env_names_known
     webhooks_match_render_script
     rbac_least_privilege
     webhook_runs_with_chart_rbac
+    webhook_runs_with_workload_identity
 )
 
 # ----------------------------------------------------------------- main
