@@ -60,6 +60,9 @@ trap 'exit 143' TERM
 
 rendered=$work/rendered
 mkdir -p "$rendered"
+# helm keeps its cache and settings inside the test folder.
+export HELM_CACHE_HOME=$work/helm/cache HELM_CONFIG_HOME=$work/helm/config \
+    HELM_DATA_HOME=$work/helm/data
 # A CA certificate, as certs/generate.sh writes it, for the caBundle value.
 "$repo/certs/generate.sh" "$work/certs" "$release" "$namespace" >/dev/null ||
     die "certs/generate.sh failed"
@@ -224,8 +227,25 @@ case_template_missing_ca_bundle_rejected() {
         expect_output "tls.caBundle is neither PEM text nor the base64 of PEM text"
 }
 
-case_template_unknown_credential_rejected() {
-    run "$helm" template "$release" "$chart" --set azure.credential=password
+# values.schema.json rejects misspelt keys and invalid choices, naming the
+# value; the templates check the credential again for
+# --skip-schema-validation.
+case_template_invalid_values_rejected() {
+    local cases=(
+        "azure.credential=password|at '/azure/credential': value must be one of 'secret', 'workloadIdentity'"
+        "webhook.provisioning=on|at '/webhook/provisioning'"
+        "webhook.logLevel=verbose|at '/webhook/logLevel'"
+        "replicas=3|additional properties 'replicas' not allowed"
+        "azure.tenantId=contoso/x|at '/azure/tenantId'"
+        "azure.armEndpoint=http://management.azure.com|at '/azure/armEndpoint'"
+    ) entry
+    for entry in "${cases[@]}"; do
+        run "$helm" template "$release" "$chart" --set "${entry%%|*}"
+        expect_failure "--set ${entry%%|*} is invalid" &&
+            expect_output "${entry#*|}" || return 1
+    done
+    run "$helm" template "$release" "$chart" --skip-schema-validation \
+        --set azure.credential=password
     expect_failure && expect_output 'azure.credential is "password"'
 }
 
@@ -340,6 +360,27 @@ case_webhooks_match_render_script() {
     [[ $(jq length <<<"$chart_hooks") == 2 && $(jq length <<<"$script_hooks") == 2 ]] ||
         fail "expected two webhook configurations" || return 1
     ((last_rc == 0)) || fail "the chart's webhooks differ from the render script's"
+}
+
+# helm install, dry run on the server: helm maps every object through the
+# apiserver's discovery, and the notes tell what is still missing.
+case_install_notes() {
+    run "$helm" install "$release" "$chart" --namespace "$namespace" \
+        --dry-run=server
+    expect_success &&
+        expect_output "WARNING: not set: azure.tenantId, azure.clientId, azure.subscriptionId" &&
+        expect_output "kubectl create secret generic azure-identity-terminator-azure" &&
+        expect_output "kubectl get certificate --namespace $namespace" || return 1
+    run "$helm" install "$release" "$chart" --namespace "$namespace" \
+        --dry-run=server --set azure.credential=workloadIdentity \
+        --set azure.tenantId=contoso.onmicrosoft.com \
+        --set azure.clientId=00000000-0000-0000-0000-000000000001 \
+        --set azure.subscriptionId=00000000-0000-0000-0000-000000000002 \
+        --set certManager.enabled=false --set-file tls.caBundle="$ca_file"
+    expect_success &&
+        expect_no_output "WARNING" &&
+        expect_output "subject:  $service_account" &&
+        expect_output "kubectl create secret tls $release-tls"
 }
 
 # can_i EXPECTED VERB RESOURCE [ARGS...]: what the webhook's ServiceAccount
@@ -625,12 +666,13 @@ all_cases=(
     template_variants
     template_cert_manager_objects
     template_missing_ca_bundle_rejected
-    template_unknown_credential_rejected
+    template_invalid_values_rejected
     dry_run_variants
     dry_run_plain_manifests
     pod_spec
     env_names_known
     webhooks_match_render_script
+    install_notes
     rbac_least_privilege
     webhook_runs_with_chart_rbac
     webhook_runs_with_workload_identity
