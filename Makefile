@@ -5,7 +5,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 MESON_SETUP_FLAGS ?= --werror
 
-.PHONY: all deps build build-san k8s helm deploy-manifests test test-unit test-e2e test-san format format-check clean
+.PHONY: all deps build build-san k8s helm deploy-manifests test test-unit test-e2e test-san demo demo-down format format-check clean
 
 all: build
 
@@ -40,14 +40,18 @@ helm:
 deploy-manifests: helm
 	./scripts/generate-deploy.sh
 
-# Every suite in the normal build, then the unit suite under AddressSanitizer
-# and UndefinedBehaviorSanitizer.
-test: build build-san k8s helm
 # Every suite in the normal build, then the unit and emulator suites under
-# AddressSanitizer and UndefinedBehaviorSanitizer.
-test: build build-san
-	meson test -C $(BUILD) --print-errorlogs
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 meson test -C $(BUILD_SAN) --suite unit --suite emulator --print-errorlogs
+# AddressSanitizer and UndefinedBehaviorSanitizer. Both runs always finish,
+# and the last line counts the tests of both.
+test: format-check build build-san k8s helm
+	@status=0; \
+	meson test -C $(BUILD) --print-errorlogs || status=1; \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    meson test -C $(BUILD_SAN) --suite unit --suite emulator \
+	    --print-errorlogs || status=1; \
+	./scripts/test-summary.sh $(BUILD)/meson-logs/testlog.json \
+	    $(BUILD_SAN)/meson-logs/testlog.json || status=1; \
+	exit $$status
 
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
@@ -55,10 +59,19 @@ test-unit: build
 test-e2e: build k8s helm
 	meson test -C $(BUILD) --suite e2e --print-errorlogs
 
+# The local control plane, the Azure emulator and the webhook on 127.0.0.1
+# with their files in .demo/, then the example manifest applied and its
+# result shown. Everything keeps running until `make demo-down`.
+demo: build k8s
+	./scripts/demo-up.sh $(BUILD)
+
+demo-down:
+	./scripts/demo-down.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-format-check:
+format-check: deps
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:

@@ -11,12 +11,11 @@
 #include "azidt/config.h"
 #include "azidt/constants.h"
 #include "azidt/handlers.h"
+#include "azidt/identity_cache.h"
 #include "azidt/identity_service.h"
 #include "azidt/log.h"
 #include "azidt/server.h"
 #include "azidt/tls_store.h"
-
-#define AZIDT_PROGRAM_VERSION "0.1.0"
 
 /* Grace period for a superseded certificate pair beyond the idle timeout:
  * by then every handshake that could have picked it up has ended. */
@@ -121,6 +120,7 @@ int main(int argc, char **argv)
     }
 
     azidt_handler_ctx_init(&handlers);
+    handlers.not_ready_pods = cfg.pods.not_ready;
     if (cfg.identity.enabled) {
         if (azidt_identity_service_start(&cfg.identity, &identity, err,
                                          sizeof(err))) {
@@ -132,15 +132,21 @@ int main(int argc, char **argv)
         }
         handlers.provisioner = azidt_identity_service_provisioner(identity);
         handlers.undo_reserve_ms = cfg.identity.undo_reserve_ms;
+        handlers.identities = azidt_identity_service_identities(identity);
     } else {
         AZIDT_LOG_WARN("provisioning is disabled: AzureIdentityTerminators "
-                       "are validated but no Azure identities are created");
+                       "are validated but no Azure identities are created, "
+                       "and pods are admitted without identity checks");
     }
     if (azidt_server_create(&cfg.server, store, &server) ||
         add_routes(server, &handlers) ||
         (identity && azidt_server_add_ready_check(server, "controller",
                                                   azidt_identity_service_ready,
-                                                  identity))) {
+                                                  identity)) ||
+        (handlers.identities &&
+         azidt_server_add_ready_check(server, "identity-cache",
+                                      azidt_identity_cache_ready,
+                                      handlers.identities))) {
         AZIDT_LOG_ERROR("cannot set up the server routes");
         goto out;
     }

@@ -48,6 +48,11 @@ azidt_err azidt_azure_auth_token(struct azidt_azure_auth *auth,
                                  const char *scope, int64_t deadline_ms,
                                  char **token, char *err, size_t errlen);
 
+/* Drop the cached token for scope, so that the next call requests a new
+ * one. Used when a service rejects a token before it expires. */
+void azidt_azure_auth_invalidate(struct azidt_azure_auth *auth,
+                                 const char *scope);
+
 /*
  * Request one token for scope with another application's client secret,
  * to prove that the secret works; the token is discarded. Transient

@@ -43,8 +43,9 @@ azidt_azure_client_http(const struct azidt_azure_client *client);
 
 /*
  * Send req to service with a bearer token for it (req->bearer is ignored).
- * Same contract as azidt_azure_http_send(); a failure to get the token is
- * returned as is, with resp left empty.
+ * Same contract as azidt_azure_http_send(). A failure to get the token is
+ * returned as is, with resp left empty. When the service rejects the token
+ * with 401, the cached token is dropped and the request sent once more.
  */
 azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
                                   enum azidt_azure_service service,

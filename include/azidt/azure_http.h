@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 
 #include "azidt/error.h"
+#include "azidt/metrics.h"
 
 /* Maximum wait between attempts, from Retry-After or the backoff. */
 #define AZIDT_AZURE_MAX_DELAY_MS 60000
@@ -67,6 +68,9 @@ struct azidt_azure_request {
     azidt_azure_retry_fn retryable; /* extra retryable errors, or NULL */
     void *retry_ctx;
     int64_t deadline_ms; /* monotonic deadline for the whole call */
+    /* Service label for the metrics. azure_client sets Graph or ARM, and
+     * the zero value is the token endpoint. */
+    enum azidt_metrics_azure_service service;
 };
 
 /*

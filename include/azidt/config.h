@@ -62,9 +62,22 @@ struct azidt_identity_config {
     char *leader_namespace; /* namespace of the leader Lease */
 };
 
+/* What pod admission does with a pod whose azidterminator.io/identity
+ * label names an AzureIdentityTerminator that is not Ready. */
+enum azidt_not_ready_pods {
+    AZIDT_NOT_READY_PODS_DENY, /* deny the pod with the Ready reason */
+    AZIDT_NOT_READY_PODS_WARN, /* label the pod and admit it with a warning */
+};
+
+/* Settings of pod admission. */
+struct azidt_pod_config {
+    enum azidt_not_ready_pods not_ready;
+};
+
 struct azidt_config {
     struct azidt_server_config server;
     struct azidt_identity_config identity;
+    struct azidt_pod_config pods;
     enum azidt_log_level log_level;
     bool show_help;    /* --help was given: print help, exit 0 */
     bool show_version; /* --version was given */

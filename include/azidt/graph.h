@@ -68,7 +68,8 @@ void azidt_graph_password_clear(struct azidt_graph_password *password);
 /*
  * Create or update the application whose uniqueName is unique_name:
  * PATCH /applications(uniqueName='...') with "Prefer: create-if-missing",
- * setting displayName and tags (tag_count strings). Graph returns 201 with
+ * setting displayName and, unless tags is NULL, replacing the tags with
+ * the tag_count strings of tags. Graph returns 201 with
  * the new application, or 204 for an update, after which the application
  * is read back by uniqueName. *created tells which happened. On success
  * out contains the application (release with azidt_graph_app_clear).

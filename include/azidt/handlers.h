@@ -21,6 +21,7 @@
 #include <stdbool.h>
 
 #include "azidt/admission.h"
+#include "azidt/config.h"
 #include "azidt/validate.h"
 
 /*
@@ -31,6 +32,7 @@
  * azidt_handler_ctx_init() and never list the members in an initializer.
  */
 struct azidt_provisioner;
+struct azidt_identity_cache;
 
 struct azidt_handler_ctx {
     struct azidt_validate_limits limits;
@@ -39,6 +41,11 @@ struct azidt_handler_ctx {
     struct azidt_provisioner *provisioner;
     /* Part of the admission deadline kept to undo a failed create. */
     int64_t undo_reserve_ms;
+    /* AzureIdentityTerminators and AzureIdentityBindings that pod
+     * admission reads; NULL admits every pod unchanged. */
+    struct azidt_identity_cache *identities;
+    /* Pods that name a not-ready AzureIdentityTerminator. */
+    enum azidt_not_ready_pods not_ready_pods;
 };
 
 /* Set every member to its default: limits from
@@ -71,13 +78,29 @@ void azidt_handle_azidt_validate(void *ctx,
 bool azidt_azidt_validate_needs_worker(
     const struct azidt_admission_request *req);
 
-/* Mutating webhook for pods. Allows every pod for now; the patch that sets
- * the aadpodidbinding label is built by azidt_podlabel_binding_patch(). */
+/*
+ * Mutating webhook for pods. On CREATE, a pod labelled
+ * azidterminator.io/identity: <name> gets the aadpodidbinding label set to
+ * the spec.podSelector of AzureIdentityTerminator <name> in its namespace.
+ * Denied with 403 when that identity is missing, being deleted or has no
+ * valid podSelector, and when it is not Ready unless not_ready_pods is
+ * AZIDT_NOT_READY_PODS_WARN (then admitted with a warning). Denied with
+ * 503 until the identity cache has synced. A pod that already carries the
+ * right value gets no patch, so a replayed request changes nothing.
+ * Answers from the identity cache only: no network, no waiting.
+ */
 void azidt_handle_pod_mutate(void *ctx,
                              const struct azidt_admission_request *req,
                              struct azidt_admission_response *resp);
 
-/* Validating webhook for pods. Allows every pod for now. */
+/*
+ * Validating webhook for pods, on CREATE and on an UPDATE that changes the
+ * aadpodidbinding label. A value that only AzureIdentityBindings of other
+ * namespaces select is denied with 403, and the message does not name
+ * those namespaces. A value bound in the pod's namespace is allowed; a
+ * value bound nowhere is allowed with a warning. Denied with 503 until the
+ * identity cache has synced.
+ */
 void azidt_handle_pod_validate(void *ctx,
                                const struct azidt_admission_request *req,
                                struct azidt_admission_response *resp);

@@ -1,8 +1,10 @@
 /*
  * Everything provisioning needs at run time, started and stopped as one:
  * the Kubernetes client, the Azure client, the provisioner the admission
- * handlers call, and the controller, which runs only while this replica
- * holds the leader Lease (leader.h) unless leader election is disabled.
+ * handlers call, the controller, and the identity cache that pod admission
+ * reads. The controller runs only while this replica holds the leader
+ * Lease (leader.h), unless leader election is disabled; the identity
+ * cache runs on every replica.
  */
 #ifndef AZIDT_IDENTITY_SERVICE_H
 #define AZIDT_IDENTITY_SERVICE_H
@@ -30,6 +32,11 @@ azidt_err azidt_identity_service_start(const struct azidt_identity_config *cfg,
 
 struct azidt_provisioner *
 azidt_identity_service_provisioner(const struct azidt_identity_service *svc);
+
+/* The cache of AzureIdentityTerminators and AzureIdentityBindings for pod
+ * admission; /readyz should wait for azidt_identity_cache_ready(). */
+struct azidt_identity_cache *
+azidt_identity_service_identities(const struct azidt_identity_service *svc);
 
 struct azidt_kube_client *
 azidt_identity_service_kube(const struct azidt_identity_service *svc);

@@ -110,7 +110,8 @@ azidt_err azidt_kube_cache_lookup(struct azidt_kube_cache *cache,
 /* Number of records. Thread-safe. */
 size_t azidt_kube_cache_count(struct azidt_kube_cache *cache);
 
-/* Call visit for every record under the read lock, in no set order. */
+/* Call visit for every record under the read lock, in no set order. visit
+ * must not call back into the cache. */
 typedef void (*azidt_kube_cache_visit_fn)(const char *namespace,
                                           const char *name, const void *record,
                                           void *ctx);

@@ -1,6 +1,6 @@
 /*
  * Leader election through a coordination.k8s.io/v1 Lease, so that one
- * replica runs the controller while every replica answers admission.
+ * replica runs the controller while every replica serves admission.
  *
  * A candidate takes the Lease when it is absent, released, or not renewed
  * for leaseDurationSeconds as measured on the candidate's own clock from
@@ -39,8 +39,8 @@ struct azidt_leader;
  * name "azure-identity-terminator". */
 void azidt_leader_config_init(struct azidt_leader_config *cfg);
 
-/* Start the election thread. kube and cfg's strings are borrowed/copied as
- * follows: kube must outlive the election; the strings are copied. */
+/* Start the election thread. kube must outlive the election; cfg's strings
+ * are copied. */
 azidt_err azidt_leader_start(struct azidt_kube_client *kube,
                              const struct azidt_leader_config *cfg,
                              azidt_leader_cb cb, void *ctx,

@@ -48,10 +48,15 @@ void azidt_work_queue_stats(struct azidt_work_queue *queue,
                             struct azidt_work_queue_stats *stats);
 
 /*
- * Reject new jobs, run every job already queued, join the threads and
- * free the queue. Jobs are expected to end by their own deadlines, so
- * this waits as long as they take. Accepts NULL.
+ * Reject new jobs, run every job already queued and join the threads. The
+ * queue stays valid, so submits racing with shutdown fail cleanly with
+ * AZIDT_ERR_UNAVAILABLE. Jobs are expected to end by their own deadlines,
+ * so this waits as long as they take. Accepts NULL; safe to call twice.
  */
+void azidt_work_queue_close(struct azidt_work_queue *queue);
+
+/* Close the queue if needed, then free it. No thread may use it any more.
+ * Accepts NULL. */
 void azidt_work_queue_destroy(struct azidt_work_queue *queue);
 
 #endif

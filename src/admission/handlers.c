@@ -260,23 +260,3 @@ bool azidt_azidt_validate_needs_worker(
 {
     return req && req->operation == AZIDT_OP_CREATE && !req->dry_run;
 }
-
-void azidt_handle_pod_mutate(void *ctx,
-                             const struct azidt_admission_request *req,
-                             struct azidt_admission_response *resp)
-{
-    /* TODO: look up the pod's azidterminator.io/identity label in the
-     * identity cache and apply azidt_podlabel_binding_patch(); until the
-     * cache exists, pods are admitted unchanged. */
-    azidt_admission_allow(resp);
-}
-
-void azidt_handle_pod_validate(void *ctx,
-                               const struct azidt_admission_request *req,
-                               struct azidt_admission_response *resp)
-{
-    /* TODO: deny pods that name a missing or not-ready identity, or an
-     * aadpodidbinding value bound only in other namespaces, once the
-     * identity cache exists. Until then every pod is admitted. */
-    azidt_admission_allow(resp);
-}

@@ -142,10 +142,11 @@ static void copy_json_string(const cJSON *obj, const char *name, char *out,
         snprintf(out, outlen, "%s", item->valuestring);
 }
 
-static azidt_err invalid_input(const char *what, const char *why, char *err,
-                               size_t errlen)
+static azidt_err invalid_input(const char *operation, const char *why,
+                               char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s failed: %s; retrying will not help", what, why);
+    snprintf(err, errlen, "%s failed: %s; retrying will not help", operation,
+             why);
     return AZIDT_ERR_INVALID;
 }
 
@@ -157,12 +158,13 @@ static azidt_err lookup_role_by_name(struct azidt_azure_client *client,
                                      size_t errlen)
 {
     struct azidt_azure_response resp;
-    char url[2048], filter[512], quoted[300], encoded[1600], what[400];
+    char url[2048], filter[512], quoted[300], encoded[1600], operation[400];
     const cJSON *first;
     size_t n = 0;
     azidt_err rc;
 
-    snprintf(what, sizeof(what), "look up role definition '%.200s'", role);
+    snprintf(operation, sizeof(operation), "look up role definition '%.200s'",
+             role);
     /* OData string literals double their single quotes. */
     for (const char *p = role; *p && n + 2 < sizeof(quoted); p++) {
         quoted[n++] = *p;
@@ -178,10 +180,11 @@ static azidt_err lookup_role_by_name(struct azidt_azure_client *client,
                    "roleDefinitions?$filter=%s&api-version=%s",
                    arm_endpoint(client), subscription(client), encoded,
                    AZIDT_ARM_AUTHORIZATION_API_VERSION))
-        return invalid_input(what, "the role name is too long", err, errlen);
+        return invalid_input(operation, "the role name is too long", err,
+                             errlen);
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "GET",
         .url = url,
         .idempotent = true,
@@ -197,7 +200,7 @@ static azidt_err lookup_role_by_name(struct azidt_azure_client *client,
                  "%s failed: no role with that name exists in subscription "
                  "%s; use a built-in role name or an existing custom role; "
                  "retrying will not help",
-                 what, subscription(client));
+                 operation, subscription(client));
         rc = AZIDT_ERR_NOT_FOUND;
         goto out;
     }
@@ -208,7 +211,7 @@ static azidt_err lookup_role_by_name(struct azidt_azure_client *client,
         snprintf(err, errlen,
                  "%s failed: ARM answered without a usable name; retrying "
                  "will not help",
-                 what);
+                 operation);
         rc = AZIDT_ERR_REMOTE;
     }
 out:
@@ -294,19 +297,19 @@ azidt_arm_role_assignment_list(struct azidt_azure_client *client,
                                size_t *count, char *err, size_t errlen)
 {
     struct azidt_azure_response resp = {0};
-    char filter[200], encoded[600], what[400];
+    char filter[200], encoded[600], operation[400];
     char *url = NULL;
     azidt_err rc = AZIDT_OK;
     size_t url_len;
 
     *items = NULL;
     *count = 0;
-    snprintf(what, sizeof(what),
+    snprintf(operation, sizeof(operation),
              "list role assignments of principal %.64s at %.200s", principal_id,
              scope);
     if (!azidt_arm_scope_is_valid(scope))
-        return invalid_input(what, "the scope is not a valid ARM scope", err,
-                             errlen);
+        return invalid_input(operation, "the scope is not a valid ARM scope",
+                             err, errlen);
     url_len = strlen(arm_endpoint(client)) + strlen(scope) + 1024;
     url = malloc(url_len);
     if (!url)
@@ -321,13 +324,14 @@ azidt_arm_role_assignment_list(struct azidt_azure_client *client,
                    arm_endpoint(client), scope, encoded,
                    AZIDT_ARM_AUTHORIZATION_API_VERSION)) {
         free(url);
-        return invalid_input(what, "the principal id is too long", err, errlen);
+        return invalid_input(operation, "the principal id is too long", err,
+                             errlen);
     }
 
     for (int page = 0; url && page < MAX_PAGES; page++) {
         const cJSON *next;
         struct azidt_azure_request req = {
-            .operation = what,
+            .operation = operation,
             .method = "GET",
             .url = url,
             .idempotent = true,
@@ -342,7 +346,7 @@ azidt_arm_role_assignment_list(struct azidt_azure_client *client,
             snprintf(err, errlen,
                      "%s failed: a page has no value array; retrying will "
                      "not help",
-                     what);
+                     operation);
             goto out;
         }
         next = cJSON_GetObjectItemCaseSensitive(resp.json, "nextLink");
@@ -355,7 +359,7 @@ azidt_arm_role_assignment_list(struct azidt_azure_client *client,
                 snprintf(err, errlen,
                          "%s failed: the next page link points outside the "
                          "ARM endpoint %s; retrying will not help",
-                         what, arm_endpoint(client));
+                         operation, arm_endpoint(client));
                 goto out;
             }
             url = strdup(next->valuestring);
@@ -378,7 +382,9 @@ out:
 }
 
 /* A new service principal may not have replicated to ARM's directory view
- * yet; ARM then returns 400 PrincipalNotFound. */
+ * yet; ARM then returns 400 PrincipalNotFound.
+ * NOTE: ARM skips that lookup when principalType is sent, as it always is
+ * here, so no test reaches this retry. */
 static bool retry_principal_not_found(const struct azidt_azure_response *resp,
                                       void *ctx)
 {
@@ -453,7 +459,7 @@ azidt_err azidt_arm_role_assignment_create(
     char *err, size_t errlen)
 {
     struct azidt_azure_response resp = {0};
-    char name[AZIDT_UUID_TEXT_LEN], what[600];
+    char name[AZIDT_UUID_TEXT_LEN], operation[600];
     char *url = NULL;
     cJSON *body = NULL;
     size_t url_len;
@@ -461,12 +467,12 @@ azidt_err azidt_arm_role_assignment_create(
 
     memset(out, 0, sizeof(*out));
     *created = false;
-    snprintf(what, sizeof(what),
+    snprintf(operation, sizeof(operation),
              "assign role %.64s to principal %.64s at %.300s",
              azidt_arm_role_guid(role_definition_id), principal_id, scope);
     if (!azidt_arm_scope_is_valid(scope))
-        return invalid_input(what, "the scope is not a valid ARM scope", err,
-                             errlen);
+        return invalid_input(operation, "the scope is not a valid ARM scope",
+                             err, errlen);
 
     azidt_arm_role_assignment_name(scope, role_definition_id, principal_id,
                                    name);
@@ -475,7 +481,7 @@ azidt_err azidt_arm_role_assignment_create(
     body = assignment_body(role_definition_id, principal_id);
     if (!url || !body) {
         rc = AZIDT_ERR_NOMEM;
-        snprintf(err, errlen, "%s failed: out of memory", what);
+        snprintf(err, errlen, "%s failed: out of memory", operation);
         goto out;
     }
     snprintf(url, url_len,
@@ -485,7 +491,7 @@ azidt_err azidt_arm_role_assignment_create(
              AZIDT_ARM_AUTHORIZATION_API_VERSION);
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "PUT",
         .url = url,
         .json = body,
@@ -508,7 +514,7 @@ azidt_err azidt_arm_role_assignment_create(
         snprintf(err, errlen,
                  "%s failed: ARM answered without an id; retrying will not "
                  "help",
-                 what);
+                 operation);
 out:
     azidt_azure_response_clear(&resp);
     cJSON_Delete(body);
@@ -521,14 +527,15 @@ azidt_err azidt_arm_role_assignment_delete(struct azidt_azure_client *client,
                                            char *err, size_t errlen)
 {
     struct azidt_azure_response resp;
-    char what[AZIDT_ARM_ID_MAX + 64];
+    char operation[AZIDT_ARM_ID_MAX + 64];
     char *url = NULL;
     size_t url_len;
     azidt_err rc;
 
-    snprintf(what, sizeof(what), "delete role assignment %s", id);
+    snprintf(operation, sizeof(operation), "delete role assignment %s", id);
     if (!azidt_arm_scope_is_valid(id))
-        return invalid_input(what, "the id is not a valid ARM id", err, errlen);
+        return invalid_input(operation, "the id is not a valid ARM id", err,
+                             errlen);
     url_len = strlen(arm_endpoint(client)) + strlen(id) + 64;
     url = malloc(url_len);
     if (!url)
@@ -537,7 +544,7 @@ azidt_err azidt_arm_role_assignment_delete(struct azidt_azure_client *client,
              AZIDT_ARM_AUTHORIZATION_API_VERSION);
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "DELETE",
         .url = url,
         .idempotent = true,
@@ -560,12 +567,13 @@ azidt_err azidt_arm_resource_group_get(struct azidt_azure_client *client,
                                        cJSON **group, char *err, size_t errlen)
 {
     struct azidt_azure_response resp;
-    char url[2048], encoded[800], what[400];
+    char url[2048], encoded[800], operation[400];
     azidt_err rc;
 
     if (group)
         *group = NULL;
-    snprintf(what, sizeof(what), "read resource group '%.200s'", name);
+    snprintf(operation, sizeof(operation), "read resource group '%.200s'",
+             name);
     if (!name[0] ||
         azidt_azure_url_escape(name, encoded, sizeof(encoded)) >=
             sizeof(encoded) ||
@@ -573,11 +581,11 @@ azidt_err azidt_arm_resource_group_get(struct azidt_azure_client *client,
                    "%s/subscriptions/%s/resourcegroups/%s?api-version=%s",
                    arm_endpoint(client), subscription(client), encoded,
                    AZIDT_ARM_RESOURCES_API_VERSION))
-        return invalid_input(what, "the name is empty or too long", err,
+        return invalid_input(operation, "the name is empty or too long", err,
                              errlen);
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "GET",
         .url = url,
         .idempotent = true,

@@ -186,7 +186,7 @@ static azidt_err request_token(struct azidt_azure_http *http,
     struct azidt_azure_response resp = {0};
     struct form_field fields[5];
     const cJSON *access, *expires;
-    char url[1024], what[300];
+    char url[1024], operation[300];
     size_t count = 0;
     char *form = NULL;
     azidt_err rc;
@@ -208,16 +208,18 @@ static azidt_err request_token(struct azidt_azure_http *http,
         return AZIDT_ERR_NOMEM;
     snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", cfg->authority_host,
              cfg->tenant_id);
-    snprintf(what, sizeof(what), "request a token for %.120s as client %.64s",
-             scope, cred->client_id);
+    snprintf(operation, sizeof(operation),
+             "request a token for %.120s as client %.64s", scope,
+             cred->client_id);
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "POST",
         .url = url,
         .form = form,
         .idempotent = true,
         .deadline_ms = deadline_ms,
+        .service = AZIDT_METRICS_AZURE_TOKEN,
     };
     rc = azidt_azure_http_send(http, &req, &resp, err, errlen);
     if (rc) {
@@ -230,7 +232,7 @@ static azidt_err request_token(struct azidt_azure_http *http,
         snprintf(err, errlen,
                  "%s failed: the answer has no access_token; retrying will "
                  "not help",
-                 what);
+                 operation);
         rc = AZIDT_ERR_REMOTE;
         goto out;
     }
@@ -405,4 +407,20 @@ azidt_err azidt_azure_auth_token(struct azidt_azure_auth *auth,
     pthread_cond_broadcast(&auth->refreshed);
     pthread_mutex_unlock(&auth->lock);
     return rc;
+}
+
+void azidt_azure_auth_invalidate(struct azidt_azure_auth *auth,
+                                 const char *scope)
+{
+    struct token_entry *e;
+
+    pthread_mutex_lock(&auth->lock);
+    for (e = auth->entries; e; e = e->next) {
+        if (strcmp(e->scope, scope) == 0 && e->token) {
+            azidt_azure_secret_free(e->token);
+            e->token = NULL;
+            e->renew_ms = e->expires_ms = 0;
+        }
+    }
+    pthread_mutex_unlock(&auth->lock);
 }

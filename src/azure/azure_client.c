@@ -5,6 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "azidt/clock.h"
+#include "azidt/log.h"
+
 struct azidt_azure_client {
     struct azidt_azure_config *cfg;
     struct azidt_azure_http *http;
@@ -77,14 +80,12 @@ azidt_azure_client_http(const struct azidt_azure_client *client)
     return client->http;
 }
 
-azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
-                                  enum azidt_azure_service service,
-                                  const struct azidt_azure_request *req,
-                                  struct azidt_azure_response *resp, char *err,
-                                  size_t errlen)
+static azidt_err send_with_token(struct azidt_azure_client *client,
+                                 const char *scope,
+                                 const struct azidt_azure_request *req,
+                                 struct azidt_azure_response *resp, char *err,
+                                 size_t errlen)
 {
-    const char *scope =
-        service == AZIDT_AZURE_GRAPH ? client->graph_scope : client->arm_scope;
     struct azidt_azure_request with_token = *req;
     char *token = NULL;
     azidt_err rc;
@@ -98,12 +99,41 @@ azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
         char reason[1024];
 
         snprintf(reason, sizeof(reason), "%s", err);
-        snprintf(err, errlen, "%s: cannot sign in: %s", req->operation, reason);
+        snprintf(err, errlen, "%s failed: cannot sign in: %s", req->operation,
+                 reason);
         return rc;
     }
     with_token.bearer = token;
     rc = azidt_azure_http_send(client->http, &with_token, resp, err, errlen);
     azidt_azure_secret_free(token);
+    return rc;
+}
+
+azidt_err azidt_azure_client_send(struct azidt_azure_client *client,
+                                  enum azidt_azure_service service,
+                                  const struct azidt_azure_request *req,
+                                  struct azidt_azure_response *resp, char *err,
+                                  size_t errlen)
+{
+    const char *scope =
+        service == AZIDT_AZURE_GRAPH ? client->graph_scope : client->arm_scope;
+    struct azidt_azure_request labelled = *req;
+    azidt_err rc;
+
+    labelled.service = service == AZIDT_AZURE_GRAPH ? AZIDT_METRICS_AZURE_GRAPH
+                                                    : AZIDT_METRICS_AZURE_ARM;
+    req = &labelled;
+    rc = send_with_token(client, scope, req, resp, err, errlen);
+    /* A token can be revoked or expire early (a clock step, a tenant
+     * policy change); drop it and try once more with a new one. */
+    if (rc == AZIDT_ERR_UNAUTHORIZED && resp->status == 401 &&
+        !azidt_deadline_passed(req->deadline_ms)) {
+        AZIDT_LOG_WARN("Azure rejected the cached token, requesting a new one",
+                       "request", req->operation, "scope", scope);
+        azidt_azure_auth_invalidate(client->auth, scope);
+        azidt_azure_response_clear(resp);
+        rc = send_with_token(client, scope, req, resp, err, errlen);
+    }
     return rc;
 }
 

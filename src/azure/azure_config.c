@@ -80,7 +80,7 @@ static azidt_err copy_endpoint(azidt_azure_lookup_fn lookup, void *ctx,
 }
 
 static azidt_err copy_readable_file(azidt_azure_lookup_fn lookup, void *ctx,
-                                    const char *name, const char *what,
+                                    const char *name, const char *expected,
                                     char **out, char *err, size_t errlen)
 {
     const char *value = lookup_value(lookup, ctx, name);
@@ -90,7 +90,7 @@ static azidt_err copy_readable_file(azidt_azure_lookup_fn lookup, void *ctx,
     if (access(value, R_OK) != 0) {
         snprintf(err, errlen,
                  "%s names '%.300s', which cannot be read; point it at %s",
-                 name, value, what);
+                 name, value, expected);
         return AZIDT_ERR_CONFIG;
     }
     *out = strdup(value);

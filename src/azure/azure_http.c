@@ -401,7 +401,7 @@ static void copy_first_line(char *out, size_t outlen, const char *text)
     out[n] = '\0';
 }
 
-/* Graph and ARM send {"error":{"code","message"}}; the token endpoint
+/* Graph and ARM send {"error":{"code","message"}}. The token endpoint
  * sends {"error":"<oauth code>","error_description","error_codes":[n]}. */
 static void extract_azure_error(struct azidt_azure_response *resp)
 {
@@ -515,6 +515,7 @@ static CURLcode perform_attempt(struct azidt_azure_http *http, CURL *curl,
                                 const char *body, struct curl_slist *headers,
                                 struct attempt *at, int64_t remaining)
 {
+    int64_t started_us;
     CURLcode cc;
 
     curl_easy_setopt(curl, CURLOPT_SHARE, http->share);
@@ -551,9 +552,13 @@ static CURLcode perform_attempt(struct azidt_azure_http *http, CURL *curl,
     set_deadline_timeouts(curl, remaining);
 
     atomic_fetch_add(&http->attempts, 1);
+    started_us = azidt_metrics_now_us();
     cc = curl_easy_perform(curl);
     if (cc == CURLE_OK)
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &at->resp->status);
+    azidt_metrics_azure_request(req->service, req->method,
+                                cc == CURLE_OK ? at->resp->status : 0,
+                                azidt_metrics_now_us() - started_us);
     return cc;
 }
 

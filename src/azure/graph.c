@@ -130,7 +130,7 @@ void azidt_graph_password_clear(struct azidt_graph_password *password)
 
 /* Move the JSON body of resp into app. */
 static azidt_err take_app(struct azidt_azure_response *resp,
-                          struct azidt_graph_app *app, const char *what,
+                          struct azidt_graph_app *app, const char *operation,
                           char *err, size_t errlen)
 {
     memset(app, 0, sizeof(*app));
@@ -140,7 +140,7 @@ static azidt_err take_app(struct azidt_azure_response *resp,
         snprintf(err, errlen,
                  "%s failed: Graph answered without id or appId; retrying "
                  "will not help",
-                 what);
+                 operation);
         return AZIDT_ERR_REMOTE;
     }
     copy_json_string(resp->json, "uniqueName", app->unique_name,
@@ -153,8 +153,8 @@ static azidt_err take_app(struct azidt_azure_response *resp,
 }
 
 static azidt_err take_sp(struct azidt_azure_response *resp,
-                         struct azidt_graph_sp *sp, const char *what, char *err,
-                         size_t errlen)
+                         struct azidt_graph_sp *sp, const char *operation,
+                         char *err, size_t errlen)
 {
     memset(sp, 0, sizeof(*sp));
     copy_json_string(resp->json, "id", sp->id, sizeof(sp->id));
@@ -163,7 +163,7 @@ static azidt_err take_sp(struct azidt_azure_response *resp,
         snprintf(err, errlen,
                  "%s failed: Graph answered without an id; retrying will not "
                  "help",
-                 what);
+                 operation);
         return AZIDT_ERR_REMOTE;
     }
     sp->json = resp->json;
@@ -185,6 +185,24 @@ static cJSON *string_array(const char *const *values, size_t count)
         }
     }
     return array;
+}
+
+/* Set body's "tags" to the tag_count strings of tags; with tags NULL the
+ * field is left out, so that an update keeps the existing tags. */
+static bool add_tags(cJSON *body, const char *const *tags, size_t tag_count)
+{
+    cJSON *array;
+
+    if (!tags)
+        return true;
+    array = string_array(tags, tag_count);
+    if (!array)
+        return false;
+    if (!cJSON_AddItemToObject(body, "tags", array)) {
+        cJSON_Delete(array);
+        return false;
+    }
+    return true;
 }
 
 /* ---- retry predicates ---- */
@@ -229,9 +247,9 @@ static const char *graph_endpoint(const struct azidt_azure_client *client)
     return azidt_azure_client_config(client)->graph_endpoint;
 }
 
-static azidt_err url_error(const char *what, char *err, size_t errlen)
+static azidt_err url_error(const char *operation, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s failed: the URL is too long", what);
+    snprintf(err, errlen, "%s failed: the URL is too long", operation);
     return AZIDT_ERR_INVALID;
 }
 
@@ -242,17 +260,17 @@ azidt_err azidt_graph_app_get(struct azidt_azure_client *client,
                               size_t errlen)
 {
     struct azidt_azure_response resp;
-    char url[2048], what[400];
+    char url[2048], operation[400];
     azidt_err rc;
 
     memset(out, 0, sizeof(*out));
-    snprintf(what, sizeof(what), "read application %.260s", value);
+    snprintf(operation, sizeof(operation), "read application %.260s", value);
     if (azidt_graph_app_url(graph_endpoint(client), key, value, url,
                             sizeof(url)))
-        return url_error(what, err, errlen);
+        return url_error(operation, err, errlen);
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "GET",
         .url = url,
         .idempotent = true,
@@ -262,7 +280,7 @@ azidt_err azidt_graph_app_get(struct azidt_azure_client *client,
     };
     rc = send_graph(client, &req, &resp, err, errlen);
     if (rc == AZIDT_OK)
-        rc = take_app(&resp, out, what, err, errlen);
+        rc = take_app(&resp, out, operation, err, errlen);
     azidt_azure_response_clear(&resp);
     return rc;
 }
@@ -277,31 +295,28 @@ azidt_err azidt_graph_app_upsert(struct azidt_azure_client *client,
 {
     static const char *const prefer[] = {"Prefer: create-if-missing", NULL};
     struct azidt_azure_response resp = {0};
-    cJSON *body = NULL, *tag_array = NULL;
-    char url[2048], what[400];
+    cJSON *body = NULL;
+    char url[2048], operation[400];
     azidt_err rc;
 
     memset(out, 0, sizeof(*out));
     *created = false;
-    snprintf(what, sizeof(what), "create or update application %.260s",
-             unique_name);
+    snprintf(operation, sizeof(operation),
+             "create or update application %.260s", unique_name);
     if (azidt_graph_app_url(graph_endpoint(client), AZIDT_GRAPH_KEY_UNIQUE_NAME,
                             unique_name, url, sizeof(url)))
-        return url_error(what, err, errlen);
+        return url_error(operation, err, errlen);
 
     body = cJSON_CreateObject();
-    tag_array = string_array(tags, tag_count);
-    if (!body || !tag_array ||
-        !cJSON_AddStringToObject(body, "displayName", display_name) ||
-        !cJSON_AddItemToObject(body, "tags", tag_array)) {
-        cJSON_Delete(tag_array);
+    if (!body || !cJSON_AddStringToObject(body, "displayName", display_name) ||
+        !add_tags(body, tags, tag_count)) {
         rc = AZIDT_ERR_NOMEM;
-        snprintf(err, errlen, "%s failed: out of memory", what);
+        snprintf(err, errlen, "%s failed: out of memory", operation);
         goto out;
     }
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "PATCH",
         .url = url,
         .json = body,
@@ -314,7 +329,7 @@ azidt_err azidt_graph_app_upsert(struct azidt_azure_client *client,
         goto out;
     if (resp.status == 201 && resp.json) {
         *created = true;
-        rc = take_app(&resp, out, what, err, errlen);
+        rc = take_app(&resp, out, operation, err, errlen);
         goto out;
     }
     /* 204: the application existed and was updated; read its ids. It may
@@ -333,16 +348,16 @@ azidt_err azidt_graph_app_patch(struct azidt_azure_client *client,
                                 int64_t deadline_ms, char *err, size_t errlen)
 {
     struct azidt_azure_response resp;
-    char url[2048], what[300];
+    char url[2048], operation[300];
     azidt_err rc;
 
-    snprintf(what, sizeof(what), "update application %.64s", id);
+    snprintf(operation, sizeof(operation), "update application %.64s", id);
     if (azidt_graph_app_url(graph_endpoint(client), AZIDT_GRAPH_KEY_ID, id, url,
                             sizeof(url)))
-        return url_error(what, err, errlen);
+        return url_error(operation, err, errlen);
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "PATCH",
         .url = url,
         .json = changes,
@@ -373,27 +388,28 @@ azidt_err azidt_graph_app_list_by_tag(struct azidt_azure_client *client,
     struct azidt_azure_response resp = {0};
     cJSON *all = NULL;
     char *url = NULL;
-    char what[300];
+    char operation[300];
     azidt_err rc = AZIDT_OK;
 
     *apps = NULL;
-    snprintf(what, sizeof(what), "list applications tagged %.200s", tag);
+    snprintf(operation, sizeof(operation), "list applications tagged %.200s",
+             tag);
     url = malloc(4096);
     all = cJSON_CreateArray();
     if (!url || !all) {
         rc = AZIDT_ERR_NOMEM;
-        snprintf(err, errlen, "%s failed: out of memory", what);
+        snprintf(err, errlen, "%s failed: out of memory", operation);
         goto out;
     }
     if (azidt_graph_list_by_tag_url(graph_endpoint(client), tag, url, 4096)) {
-        rc = url_error(what, err, errlen);
+        rc = url_error(operation, err, errlen);
         goto out;
     }
 
     for (int page = 0; url && page < MAX_PAGES; page++) {
         const cJSON *next;
         struct azidt_azure_request req = {
-            .operation = what,
+            .operation = operation,
             .method = "GET",
             .url = url,
             .idempotent = true,
@@ -408,7 +424,7 @@ azidt_err azidt_graph_app_list_by_tag(struct azidt_azure_client *client,
             snprintf(err, errlen,
                      "%s failed: a page has no value array; retrying will "
                      "not help",
-                     what);
+                     operation);
             goto out;
         }
         next = cJSON_GetObjectItemCaseSensitive(resp.json, "@odata.nextLink");
@@ -421,7 +437,7 @@ azidt_err azidt_graph_app_list_by_tag(struct azidt_azure_client *client,
                 snprintf(err, errlen,
                          "%s failed: the next page link points outside the "
                          "Graph endpoint %s; retrying will not help",
-                         what, graph_endpoint(client));
+                         operation, graph_endpoint(client));
                 goto out;
             }
             url = strdup(next->valuestring);
@@ -443,12 +459,12 @@ out:
 
 /* DELETE url; an object that is already gone counts as deleted. */
 static azidt_err delete_object(struct azidt_azure_client *client,
-                               const char *url, const char *what,
+                               const char *url, const char *operation,
                                int64_t deadline_ms, char *err, size_t errlen)
 {
     struct azidt_azure_response resp;
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "DELETE",
         .url = url,
         .idempotent = true,
@@ -468,24 +484,24 @@ azidt_err azidt_graph_app_delete(struct azidt_azure_client *client,
                                  const char *id, bool permanent,
                                  int64_t deadline_ms, char *err, size_t errlen)
 {
-    char url[2048], literal[256], what[300];
+    char url[2048], literal[256], operation[300];
     azidt_err rc;
 
-    snprintf(what, sizeof(what), "delete application %.64s", id);
+    snprintf(operation, sizeof(operation), "delete application %.64s", id);
     if (azidt_graph_app_url(graph_endpoint(client), AZIDT_GRAPH_KEY_ID, id, url,
                             sizeof(url)))
-        return url_error(what, err, errlen);
-    rc = delete_object(client, url, what, deadline_ms, err, errlen);
+        return url_error(operation, err, errlen);
+    rc = delete_object(client, url, operation, deadline_ms, err, errlen);
     if (rc || !permanent)
         return rc;
 
-    snprintf(what, sizeof(what),
+    snprintf(operation, sizeof(operation),
              "permanently delete application %.64s from deleted items", id);
     if (encode_literal(id, literal, sizeof(literal)) ||
         format_url(url, sizeof(url), "%s/v1.0/directory/deletedItems/%s",
                    graph_endpoint(client), literal))
-        return url_error(what, err, errlen);
-    return delete_object(client, url, what, deadline_ms, err, errlen);
+        return url_error(operation, err, errlen);
+    return delete_object(client, url, operation, deadline_ms, err, errlen);
 }
 
 /* ---- client secrets ---- */
@@ -501,7 +517,7 @@ static void format_iso8601(int64_t wall_ms, char *out, size_t outlen)
 
 static azidt_err take_password(struct azidt_azure_response *resp,
                                struct azidt_graph_password *out,
-                               const char *what, char *err, size_t errlen)
+                               const char *operation, char *err, size_t errlen)
 {
     const cJSON *secret =
         cJSON_GetObjectItemCaseSensitive(resp->json, "secretText");
@@ -514,7 +530,7 @@ static azidt_err take_password(struct azidt_azure_response *resp,
         snprintf(err, errlen,
                  "%s failed: Graph answered without secretText or keyId; "
                  "retrying will not help",
-                 what);
+                 operation);
         return AZIDT_ERR_REMOTE;
     }
     out->secret_text = strdup(secret->valuestring);
@@ -530,16 +546,16 @@ azidt_err azidt_graph_app_add_password(struct azidt_azure_client *client,
 {
     struct azidt_azure_response resp = {0};
     cJSON *body = NULL, *cred;
-    char url[2048], what[300], end[40];
+    char url[2048], operation[300], end[40];
     azidt_err rc;
 
     memset(out, 0, sizeof(*out));
-    snprintf(what, sizeof(what), "add a client secret to application %.64s",
-             id);
+    snprintf(operation, sizeof(operation),
+             "add a client secret to application %.64s", id);
     if (azidt_graph_app_url(graph_endpoint(client), AZIDT_GRAPH_KEY_ID, id, url,
                             sizeof(url)) ||
         strlen(url) + sizeof("/addPassword") > sizeof(url))
-        return url_error(what, err, errlen);
+        return url_error(operation, err, errlen);
     strcat(url, "/addPassword");
 
     format_iso8601(end_wall_ms, end, sizeof(end));
@@ -552,7 +568,7 @@ azidt_err azidt_graph_app_add_password(struct azidt_azure_client *client,
     }
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "POST",
         .url = url,
         .json = body,
@@ -563,7 +579,7 @@ azidt_err azidt_graph_app_add_password(struct azidt_azure_client *client,
     };
     rc = send_graph(client, &req, &resp, err, errlen);
     if (rc == AZIDT_OK)
-        rc = take_password(&resp, out, what, err, errlen);
+        rc = take_password(&resp, out, operation, err, errlen);
     if (rc)
         azidt_graph_password_clear(out);
 out:
@@ -579,15 +595,15 @@ azidt_err azidt_graph_app_remove_password(struct azidt_azure_client *client,
 {
     struct azidt_azure_response resp = {0};
     cJSON *body = NULL;
-    char url[2048], what[300];
+    char url[2048], operation[300];
     azidt_err rc;
 
-    snprintf(what, sizeof(what),
+    snprintf(operation, sizeof(operation),
              "remove client secret %.64s from application %.64s", key_id, id);
     if (azidt_graph_app_url(graph_endpoint(client), AZIDT_GRAPH_KEY_ID, id, url,
                             sizeof(url)) ||
         strlen(url) + sizeof("/removePassword") > sizeof(url))
-        return url_error(what, err, errlen);
+        return url_error(operation, err, errlen);
     strcat(url, "/removePassword");
 
     body = cJSON_CreateObject();
@@ -597,7 +613,7 @@ azidt_err azidt_graph_app_remove_password(struct azidt_azure_client *client,
     }
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "POST",
         .url = url,
         .json = body,
@@ -624,19 +640,19 @@ azidt_err azidt_graph_sp_get_by_app_id(struct azidt_azure_client *client,
                                        size_t errlen)
 {
     struct azidt_azure_response resp;
-    char url[2048], literal[256], what[300];
+    char url[2048], literal[256], operation[300];
     azidt_err rc;
 
     memset(out, 0, sizeof(*out));
-    snprintf(what, sizeof(what),
+    snprintf(operation, sizeof(operation),
              "read the service principal of application %.64s", app_id);
     if (encode_literal(app_id, literal, sizeof(literal)) ||
         format_url(url, sizeof(url), "%s/v1.0/servicePrincipals(appId='%s')",
                    graph_endpoint(client), literal))
-        return url_error(what, err, errlen);
+        return url_error(operation, err, errlen);
 
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "GET",
         .url = url,
         .idempotent = true,
@@ -646,7 +662,7 @@ azidt_err azidt_graph_sp_get_by_app_id(struct azidt_azure_client *client,
     };
     rc = send_graph(client, &req, &resp, err, errlen);
     if (rc == AZIDT_OK)
-        rc = take_sp(&resp, out, what, err, errlen);
+        rc = take_sp(&resp, out, operation, err, errlen);
     azidt_azure_response_clear(&resp);
     return rc;
 }
@@ -658,33 +674,30 @@ azidt_err azidt_graph_sp_create(struct azidt_azure_client *client,
                                 char *err, size_t errlen)
 {
     struct azidt_azure_response resp = {0};
-    cJSON *body = NULL, *tag_array = NULL;
-    char url[2048], what[300];
+    cJSON *body = NULL;
+    char url[2048], operation[300];
     azidt_err rc;
 
     memset(out, 0, sizeof(*out));
     *created = false;
-    snprintf(what, sizeof(what),
+    snprintf(operation, sizeof(operation),
              "create the service principal of application %.64s", app_id);
     if (format_url(url, sizeof(url), "%s/v1.0/servicePrincipals",
                    graph_endpoint(client)))
-        return url_error(what, err, errlen);
+        return url_error(operation, err, errlen);
 
     body = cJSON_CreateObject();
-    tag_array = string_array(tags, tag_count);
-    if (!body || !tag_array ||
-        !cJSON_AddStringToObject(body, "appId", app_id) ||
-        !cJSON_AddItemToObject(body, "tags", tag_array)) {
-        cJSON_Delete(tag_array);
+    if (!body || !cJSON_AddStringToObject(body, "appId", app_id) ||
+        !add_tags(body, tags, tag_count)) {
         rc = AZIDT_ERR_NOMEM;
-        snprintf(err, errlen, "%s failed: out of memory", what);
+        snprintf(err, errlen, "%s failed: out of memory", operation);
         goto out;
     }
 
     /* A repeated POST meets 409 and adopts the principal, so retrying
      * transient failures cannot create a second one. */
     struct azidt_azure_request req = {
-        .operation = what,
+        .operation = operation,
         .method = "POST",
         .url = url,
         .json = body,
@@ -695,7 +708,7 @@ azidt_err azidt_graph_sp_create(struct azidt_azure_client *client,
     rc = send_graph(client, &req, &resp, err, errlen);
     if (rc == AZIDT_OK) {
         *created = true;
-        rc = take_sp(&resp, out, what, err, errlen);
+        rc = take_sp(&resp, out, operation, err, errlen);
     } else if (rc == AZIDT_ERR_CONFLICT) {
         AZIDT_LOG_INFO("service principal exists, adopting it", "appId",
                        app_id);
@@ -713,12 +726,13 @@ azidt_err azidt_graph_sp_delete(struct azidt_azure_client *client,
                                 const char *id, int64_t deadline_ms, char *err,
                                 size_t errlen)
 {
-    char url[2048], literal[256], what[300];
+    char url[2048], literal[256], operation[300];
 
-    snprintf(what, sizeof(what), "delete service principal %.64s", id);
+    snprintf(operation, sizeof(operation), "delete service principal %.64s",
+             id);
     if (encode_literal(id, literal, sizeof(literal)) ||
         format_url(url, sizeof(url), "%s/v1.0/servicePrincipals/%s",
                    graph_endpoint(client), literal))
-        return url_error(what, err, errlen);
-    return delete_object(client, url, what, deadline_ms, err, errlen);
+        return url_error(operation, err, errlen);
+    return delete_object(client, url, operation, deadline_ms, err, errlen);
 }

@@ -15,6 +15,7 @@ enum option_type {
     OPT_LOG_LEVEL,   /* enum azidt_log_level */
     OPT_TLS_VERSION, /* int, 12 or 13 */
     OPT_SWITCH,      /* bool, "enabled" or "disabled" */
+    OPT_NOT_READY,   /* enum azidt_not_ready_pods, "deny" or "warn" */
 };
 
 struct option {
@@ -150,6 +151,13 @@ static const struct option options[] = {
     {"leader-election-namespace", "POD_NAMESPACE", OPT_STRING,
      FIELD(identity.leader_namespace), 0, 0, "NAMESPACE",
      "namespace of the leader Lease azure-identity-terminator", "default"},
+    {"not-ready-pods", "AZIDT_NOT_READY_PODS", OPT_NOT_READY,
+     FIELD(pods.not_ready), 0, 0, "deny|warn",
+     "what happens to a pod whose azidterminator.io/identity label names an "
+     "AzureIdentityTerminator that is not Ready: deny rejects the pod with "
+     "the Ready reason; warn sets its aadpodidbinding label and admits it "
+     "with a warning",
+     "deny"},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -185,6 +193,7 @@ azidt_err azidt_config_init(struct azidt_config *cfg)
     cfg->identity.secret_overlap_ms = 10 * 60 * SECOND_MS;
     cfg->identity.controller_workers = 2;
     cfg->identity.leader_election = true;
+    cfg->pods.not_ready = AZIDT_NOT_READY_PODS_DENY;
     return AZIDT_OK;
 }
 
@@ -328,6 +337,9 @@ static void describe_expected(const struct option *opt, char *buf, size_t len)
     case OPT_SWITCH:
         snprintf(buf, len, "enabled or disabled");
         break;
+    case OPT_NOT_READY:
+        snprintf(buf, len, "deny or warn");
+        break;
     }
 }
 
@@ -404,6 +416,16 @@ static azidt_err apply_value(struct azidt_config *cfg, const struct option *opt,
             *(bool *)(void *)field = true;
         else if (strcmp(text, "disabled") == 0)
             *(bool *)(void *)field = false;
+        else
+            return AZIDT_ERR_INVALID;
+        return AZIDT_OK;
+    case OPT_NOT_READY:
+        if (strcmp(text, "deny") == 0)
+            *(enum azidt_not_ready_pods *)(void *)field =
+                AZIDT_NOT_READY_PODS_DENY;
+        else if (strcmp(text, "warn") == 0)
+            *(enum azidt_not_ready_pods *)(void *)field =
+                AZIDT_NOT_READY_PODS_WARN;
         else
             return AZIDT_ERR_INVALID;
         return AZIDT_OK;

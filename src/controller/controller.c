@@ -8,6 +8,7 @@
 #include "azidt/clock.h"
 #include "azidt/constants.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 
 const struct azidt_kube_resource azidt_res_terminators = {
     AZIDT_GROUP, AZIDT_VERSION, AZIDT_PLURAL, true};
@@ -183,8 +184,13 @@ static void *worker_main(void *arg)
         key = strdup(entry->key);
         pthread_mutex_unlock(&ctrl->lock);
 
-        if (key)
+        if (key) {
+            int64_t started_us = azidt_metrics_now_us();
+
             controller_reconcile(ctrl, key, &result);
+            azidt_metrics_reconcile(!result.failed,
+                                    azidt_metrics_now_us() - started_us);
+        }
         delay = result.requeue_after_ms > 0 ? result.requeue_after_ms
                                             : ctrl->cfg.resync_interval_ms;
 

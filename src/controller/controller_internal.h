@@ -52,6 +52,7 @@ struct azidt_controller {
 /* What one reconcile decided: when to look at the object again. */
 struct reconcile_result {
     int64_t requeue_after_ms; /* 0 means the resync interval */
+    bool failed;              /* a step failed, for the metrics */
 };
 
 /* Queue key for a reconcile after delay_ms. */

@@ -11,9 +11,11 @@
 #include "azidt/azure_config.h"
 #include "azidt/clock.h"
 #include "azidt/controller.h"
+#include "azidt/identity_cache.h"
 #include "azidt/kubeconfig.h"
 #include "azidt/leader.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -27,6 +29,7 @@ struct azidt_identity_service {
     struct azidt_leader *leader;
     pthread_mutex_t ctrl_lock; /* guards ctrl against the ready check */
     struct azidt_controller *ctrl;
+    struct azidt_identity_cache *identities;
 };
 
 /* The uid of the kube-system namespace: stable for the cluster's life and
@@ -75,6 +78,23 @@ static azidt_err start_kube(const struct azidt_identity_config *cfg,
     rc = azidt_kube_client_new(kc, &svc->kube);
     if (rc)
         snprintf(err, errlen, "cannot create the Kubernetes client: %s",
+                 azidt_strerror(rc));
+    return rc;
+}
+
+/* Every replica answers pods, so every replica keeps the identity cache,
+ * not only the one that runs the controller's writes. */
+static azidt_err start_identity_cache(struct azidt_identity_service *svc,
+                                      char *err, size_t errlen)
+{
+    azidt_err rc = azidt_identity_cache_new(&svc->identities);
+
+    if (!rc)
+        rc = azidt_identity_cache_start(svc->identities, svc->kube);
+    if (rc)
+        snprintf(err, errlen,
+                 "cannot start the watches of AzureIdentityTerminators and "
+                 "AzureIdentityBindings for pod admission: %s",
                  azidt_strerror(rc));
     return rc;
 }
@@ -167,6 +187,7 @@ static azidt_err start_leading(const struct azidt_identity_config *cfg,
 
     if (!cfg->leader_election) {
         rc = start_controller(svc);
+        azidt_metrics_set_leader(rc == AZIDT_OK);
         if (rc)
             snprintf(err, errlen, "cannot start the controller: %s",
                      azidt_strerror(rc));
@@ -199,6 +220,8 @@ azidt_err azidt_identity_service_start(const struct azidt_identity_config *cfg,
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = start_kube(cfg, svc, err, errlen);
     if (!rc)
+        rc = start_identity_cache(svc, err, errlen);
+    if (!rc)
         rc = start_azure(svc, err, errlen);
     if (!rc && cfg->cluster_id)
         snprintf(cluster_id, sizeof(cluster_id), "%s", cfg->cluster_id);
@@ -226,6 +249,12 @@ azidt_identity_service_provisioner(const struct azidt_identity_service *svc)
     return svc ? svc->prov : NULL;
 }
 
+struct azidt_identity_cache *
+azidt_identity_service_identities(const struct azidt_identity_service *svc)
+{
+    return svc ? svc->identities : NULL;
+}
+
 struct azidt_kube_client *
 azidt_identity_service_kube(const struct azidt_identity_service *svc)
 {
@@ -237,7 +266,7 @@ bool azidt_identity_service_ready(void *ctx, char *why, size_t len)
     struct azidt_identity_service *svc = ctx;
     bool ready;
 
-    /* A standby replica answers admission without a controller. */
+    /* A standby replica serves admission without a controller. */
     pthread_mutex_lock(&svc->ctrl_lock);
     ready = !svc->ctrl || azidt_controller_has_synced(svc->ctrl);
     pthread_mutex_unlock(&svc->ctrl_lock);
@@ -255,6 +284,7 @@ void azidt_identity_service_stop(struct azidt_identity_service *svc)
     else
         stop_controller(svc);
     pthread_mutex_destroy(&svc->ctrl_lock);
+    azidt_identity_cache_free(svc->identities);
     azidt_provisioner_free(svc->prov);
     azidt_azure_client_free(svc->azure);
     azidt_kube_client_free(svc->kube);

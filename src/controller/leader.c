@@ -9,6 +9,7 @@
 
 #include "azidt/clock.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 
 static const struct azidt_kube_resource leases = {"coordination.k8s.io", "v1",
                                                   "leases", true};
@@ -176,6 +177,7 @@ static void set_leading(struct azidt_leader *l, bool leading)
     if (atomic_load(&l->leading) == leading)
         return;
     atomic_store(&l->leading, leading);
+    azidt_metrics_set_leader(leading);
     AZIDT_LOG_INFO(leading ? "became leader" : "stopped leading", "lease",
                    l->name, "namespace", l->namespace_, "identity",
                    l->identity);

@@ -1,8 +1,8 @@
 /*
- * One reconcile of one AzureIdentityTerminator: make its Azure objects,
- * Secret, AzureIdentity and AzureIdentityBinding exist and match the spec,
- * then report in status; or, once it is being deleted, remove all of them
- * and then the finalizer.
+ * One reconcile of one AzureIdentityTerminator. A live object gets its
+ * Azure objects, Secret, AzureIdentity and AzureIdentityBinding made to
+ * match the spec, and the outcome goes into status. An object being
+ * deleted loses all of them, and then its finalizer.
  */
 #include "controller_internal.h"
 #include "secret.h"
@@ -379,6 +379,7 @@ static void cleanup(struct azidt_controller *ctrl, const cJSON *object,
                         "error", err);
         controller_event(ctrl, object, "Warning", "CleanupFailed", message);
         result->requeue_after_ms = RETRY_AFTER_FAILURE_MS;
+        result->failed = true;
         return;
     }
     if (identity && uid) {
@@ -388,6 +389,7 @@ static void cleanup(struct azidt_controller *ctrl, const cJSON *object,
     }
     if (set_finalizer(ctrl, object, false)) {
         result->requeue_after_ms = 1000;
+        result->failed = true;
         return;
     }
     AZIDT_LOG_INFO("deleted identity", "namespace", ns, "name", name);
@@ -408,6 +410,7 @@ static void fail(struct azidt_controller *ctrl, const cJSON *object,
     controller_event(ctrl, object, "Warning", reason, err);
     write_status(ctrl, object, spec, azure, NULL, &ready);
     result->requeue_after_ms = RETRY_AFTER_FAILURE_MS;
+    result->failed = true;
 }
 
 static int64_t next_check_ms(struct azidt_controller *ctrl,
@@ -453,6 +456,7 @@ static void ensure(struct azidt_controller *ctrl, const cJSON *object,
     }
     if (!has_finalizer(object) && set_finalizer(ctrl, object, true)) {
         result->requeue_after_ms = 1000;
+        result->failed = true;
         goto out;
     }
     rc = azidt_provision_ensure(ctrl->prov, &spec, true,

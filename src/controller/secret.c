@@ -20,6 +20,7 @@
 #include "azidt/constants.h"
 #include "azidt/graph.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 #include "azidt/owned_objects.h"
 
 static const char *annotation(const cJSON *object, const char *key)
@@ -211,6 +212,8 @@ static azidt_err write_new_secret(struct azidt_controller *ctrl,
     }
     state->changed = true;
     state->rotated = existing != NULL;
+    if (state->rotated)
+        azidt_metrics_secret_rotated();
     state->plain = password.secret_text;
     password.secret_text = NULL;
     snprintf(state->key_id, sizeof(state->key_id), "%s", password.key_id);

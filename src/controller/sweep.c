@@ -14,6 +14,7 @@
 #include "azidt/constants.h"
 #include "azidt/graph.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 #include "azidt/naming.h"
 
 /* Copy the value of the first tag with prefix into out; false if none. */
@@ -104,6 +105,7 @@ void controller_sweep_once(struct azidt_controller *ctrl)
             continue;
         }
         removed++;
+        azidt_metrics_orphan_removed();
         AZIDT_LOG_INFO("removed orphaned application", "application", id,
                        "client_id", app_id, "object", object_key);
     }

@@ -424,6 +424,21 @@ azidt_kube_cache_watch(const struct azidt_kube_cache *c)
     return c->watch;
 }
 
+/* Let a waiting writer in before new readers. glibc's default prefers
+ * readers, so steady lookups (pod admission on every HTTP thread) could
+ * keep the watch thread from ever applying an event. Lookups and visits
+ * never take the lock twice, which this kind requires. */
+static void rwlock_init_writer_first(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t attr;
+
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+
 static bool dup_opt(char **dst, const char *src)
 {
     *dst = NULL;
@@ -446,7 +461,7 @@ azidt_err azidt_kube_cache_new(const struct azidt_kube_cache_options *opts,
     c = calloc(1, sizeof(*c));
     if (!c)
         return AZIDT_ERR_NOMEM;
-    pthread_rwlock_init(&c->lock, NULL);
+    rwlock_init_writer_first(&c->lock);
     pthread_mutex_init(&c->sync_lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

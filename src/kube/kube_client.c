@@ -11,6 +11,7 @@
 
 #include "azidt/clock.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 
 /* Idle easy handles kept for reuse. More threads than this still work;
  * their extra handles are closed after the call. */
@@ -691,6 +692,7 @@ azidt_err azidt_kube_request(struct azidt_kube_client *c, const char *method,
         } else {
             rc = finish_response(easy, method, path, &out, resp);
         }
+        azidt_metrics_kube_request(code == CURLE_OK ? resp->status : 0);
         wait_s = rc == AZIDT_ERR_THROTTLED ? retry_after_s(easy) : 0;
         buffer_free(&out);
         call_free(&call);

@@ -16,7 +16,7 @@ struct azidt_provisioner {
     char *cluster_id;
 };
 
-/* One role assignment the spec asks for, with its role resolved. */
+/* One role assignment the spec requests, with its role resolved. */
 struct wanted_role {
     char role_definition_id[AZIDT_ARM_ID_MAX];
     const char *scope;
@@ -237,6 +237,63 @@ static void undo_created(struct azidt_provisioner *prov,
                        "application", out->app_object_id, "error", reason);
 }
 
+/* True when the principal's tags are exactly the spec's, in any order. */
+static bool tags_match(const cJSON *sp, const struct azidt_identity_spec *spec)
+{
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(sp, "tags");
+    const cJSON *tag;
+
+    if ((size_t)cJSON_GetArraySize(tags) != spec->tag_count)
+        return false;
+    cJSON_ArrayForEach(tag, tags)
+    {
+        bool found = false;
+
+        for (size_t i = 0; cJSON_IsString(tag) && i < spec->tag_count; i++)
+            found = found || strcmp(tag->valuestring, spec->tags[i]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Set the service principal's tags to the spec's, which a user may change
+ * on an existing AzureIdentityTerminator. */
+static azidt_err update_sp_tags(struct azidt_provisioner *prov,
+                                const struct azidt_graph_sp *sp,
+                                const struct azidt_identity_spec *spec,
+                                int64_t deadline_ms, char *err, size_t errlen)
+{
+    const struct azidt_azure_config *cfg =
+        azidt_azure_client_config(prov->client);
+    struct azidt_azure_response resp = {0};
+    cJSON *body = cJSON_CreateObject();
+    cJSON *tags = cJSON_AddArrayToObject(body, "tags");
+    char url[1024];
+    azidt_err rc;
+
+    for (size_t i = 0; i < spec->tag_count; i++)
+        cJSON_AddItemToArray(tags, cJSON_CreateString(spec->tags[i]));
+    snprintf(url, sizeof(url), "%s/v1.0/servicePrincipals/%s",
+             cfg->graph_endpoint, sp->id);
+    struct azidt_azure_request req = {
+        .operation = "update the service principal's tags",
+        .method = "PATCH",
+        .url = url,
+        .json = body,
+        .idempotent = true,
+        .deadline_ms = deadline_ms,
+    };
+    rc = azidt_azure_client_send(prov->client, AZIDT_AZURE_GRAPH, &req, &resp,
+                                 err, errlen);
+    if (!rc)
+        AZIDT_LOG_INFO("updated service principal tags", "principal", sp->id,
+                       "namespace", spec->namespace_, "name", spec->name);
+    azidt_azure_response_clear(&resp);
+    cJSON_Delete(body);
+    return rc;
+}
+
 static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
                                    const struct azidt_identity_spec *spec,
                                    int64_t deadline_ms,
@@ -279,8 +336,12 @@ static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
         rc = azidt_graph_sp_create(
             prov->client, out->client_id, (const char *const *)spec->tags,
             spec->tag_count, deadline_ms, &sp, &sp_created, err, errlen);
-    if (rc)
+    if (!rc && !sp_created && !tags_match(sp.json, spec))
+        rc = update_sp_tags(prov, &sp, spec, deadline_ms, err, errlen);
+    if (rc) {
+        azidt_graph_sp_clear(&sp);
         return rc;
+    }
     snprintf(out->sp_object_id, sizeof(out->sp_object_id), "%s", sp.id);
     azidt_graph_sp_clear(&sp);
     return AZIDT_OK;

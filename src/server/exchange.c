@@ -9,6 +9,7 @@
 #include "azidt/clock.h"
 #include "azidt/constants.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 
 /* State of one request, from its headers to the completion callback. */
 struct exchange {
@@ -62,6 +63,16 @@ static void format_latency(const struct exchange *ex, char *buf, size_t len)
              (long long)(us % 1000));
 }
 
+/* Count the request in the admission metrics. Requests for paths that
+ * are not routes (404, probes) are not admission requests. */
+static void record_admission(const struct exchange *ex,
+                             enum azidt_metrics_decision decision)
+{
+    if (ex->route)
+        azidt_metrics_admission(azidt_metrics_route_of(ex->route->path),
+                                decision, now_us() - ex->arrival_us);
+}
+
 /* Queue a plain-text response. body is copied. */
 static enum MHD_Result queue_text(struct exchange *ex, unsigned status,
                                   const char *body, const char *allow)
@@ -111,6 +122,7 @@ static enum MHD_Result reject(struct exchange *ex, unsigned status,
     len = strlen(message);
     message[len] = '\n';
     message[len + 1] = '\0';
+    record_admission(ex, AZIDT_METRICS_ERROR);
     return queue_text(ex, status, message, allow);
 }
 
@@ -157,6 +169,8 @@ static enum MHD_Result send_review(struct exchange *ex)
     ret = MHD_queue_response(ex->connection, MHD_HTTP_OK, response);
     MHD_destroy_response(response);
     log_decision(ex);
+    record_admission(
+        ex, azidt_metrics_decision_of(ex->resp.allowed, ex->resp.code));
     return ret;
 }
 
@@ -194,6 +208,7 @@ static enum MHD_Result dispatch_to_worker(struct exchange *ex)
     if (azidt_work_queue_submit(workers, run_on_worker, ex) == AZIDT_OK)
         return MHD_YES;
 
+    azidt_metrics_worker_rejected();
     azidt_admission_deny(&ex->resp, 429,
                          "the webhook is busy: all %u workers and %u queue "
                          "slots are taken by other requests that call "
@@ -284,6 +299,41 @@ static bool append_body(struct exchange *ex, const char *data, size_t size)
     return true;
 }
 
+/* Send the rendered metrics. The counters are read with atomic loads, and
+ * only the pool gauges take the worker pool's lock, as briefly as a
+ * submit does. */
+static enum MHD_Result answer_metrics(struct exchange *ex)
+{
+    struct azidt_work_queue *workers = azidt_exchange_workers(ex->server);
+    struct MHD_Response *response;
+    enum MHD_Result ret;
+    char *text = NULL;
+    size_t len = 0;
+
+    if (workers) {
+        struct azidt_work_queue_stats stats;
+
+        azidt_work_queue_stats(workers, &stats);
+        azidt_metrics_set_worker_pool(stats.queued, stats.running);
+    }
+    if (azidt_metrics_render(&text, &len) != AZIDT_OK)
+        return queue_text(ex, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          "out of memory while rendering the metrics\n", NULL);
+    response =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!response) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            AZIDT_METRICS_CONTENT_TYPE);
+    ret = MHD_queue_response(ex->connection, MHD_HTTP_OK, response);
+    MHD_destroy_response(response);
+    return ret;
+}
+
+/* Respond to /healthz, /readyz and /metrics inline, never on the worker
+ * pool, so that they respond while every worker is busy. */
 static enum MHD_Result answer_probe(struct exchange *ex, const char *url,
                                     const char *method)
 {
@@ -295,6 +345,8 @@ static enum MHD_Result answer_probe(struct exchange *ex, const char *url,
                       "method %.20s is not allowed on %s; use GET", method,
                       url);
     ex->answered = true;
+    if (strcmp(url, AZIDT_ROUTE_METRICS) == 0)
+        return answer_metrics(ex);
     if (strcmp(url, AZIDT_ROUTE_HEALTHZ) == 0)
         return queue_text(ex, MHD_HTTP_OK, "ok\n", NULL);
     if (azidt_exchange_readiness(ex->server, body, sizeof(body)))
@@ -314,7 +366,8 @@ static enum MHD_Result begin(struct exchange *ex, const char *url,
     int64_t timeout_ms;
 
     if (strcmp(url, AZIDT_ROUTE_HEALTHZ) == 0 ||
-        strcmp(url, AZIDT_ROUTE_READYZ) == 0)
+        strcmp(url, AZIDT_ROUTE_READYZ) == 0 ||
+        strcmp(url, AZIDT_ROUTE_METRICS) == 0)
         return answer_probe(ex, url, method);
     ex->route = azidt_server_find_route(ex->server, url);
     if (!ex->route)

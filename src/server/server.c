@@ -368,11 +368,14 @@ void azidt_server_shutdown(struct azidt_server *server, int64_t timeout_ms)
                        "in_flight", count);
 
     /* Runs the jobs still queued; each ends by its request's deadline and
-     * resumes its connection, which libmicrohttpd needs before it stops. */
-    azidt_work_queue_destroy(server->workers);
-    server->workers = NULL;
+     * resumes its connection, which libmicrohttpd needs before it stops.
+     * The queue is freed only after the daemon stops, because a request on
+     * a kept-alive connection may still try to submit until then. */
+    azidt_work_queue_close(server->workers);
     MHD_stop_daemon(server->daemon);
     server->daemon = NULL;
+    azidt_work_queue_destroy(server->workers);
+    server->workers = NULL;
     azidt_tls_store_install(NULL);
     AZIDT_LOG_INFO("server stopped", "unanswered", count);
 }

@@ -14,6 +14,7 @@
 
 #include "azidt/clock.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 
 /* One certificate chain with its key, as handed to GnuTLS. */
 struct pair {
@@ -364,6 +365,7 @@ azidt_err azidt_tls_store_check(struct azidt_tls_store *store)
     pthread_mutex_unlock(&store->lock);
 
     rc = load_pair(store->cert_path, store->key_path, &pair, err, sizeof(err));
+    azidt_metrics_certificate_reload(rc == AZIDT_OK);
     if (rc) {
         char serial[80];
 

@@ -17,6 +17,7 @@ struct azidt_work_queue {
     size_t head;     /* index of the oldest job */
     size_t capacity; /* jobs allowed to wait */
     bool stopping;
+    bool joined; /* the threads have been joined */
     pthread_t *threads;
     unsigned thread_count;
     struct azidt_work_queue_stats stats;
@@ -122,16 +123,27 @@ void azidt_work_queue_stats(struct azidt_work_queue *queue,
     pthread_mutex_unlock(&queue->lock);
 }
 
-void azidt_work_queue_destroy(struct azidt_work_queue *queue)
+void azidt_work_queue_close(struct azidt_work_queue *queue)
 {
+    bool join;
+
     if (!queue)
         return;
     pthread_mutex_lock(&queue->lock);
     queue->stopping = true;
+    join = !queue->joined;
+    queue->joined = true;
     pthread_cond_broadcast(&queue->ready);
     pthread_mutex_unlock(&queue->lock);
-    for (unsigned i = 0; i < queue->thread_count; i++)
+    for (unsigned i = 0; join && i < queue->thread_count; i++)
         pthread_join(queue->threads[i], NULL);
+}
+
+void azidt_work_queue_destroy(struct azidt_work_queue *queue)
+{
+    if (!queue)
+        return;
+    azidt_work_queue_close(queue);
     pthread_cond_destroy(&queue->ready);
     pthread_mutex_destroy(&queue->lock);
     free(queue->threads);

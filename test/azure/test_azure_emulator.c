@@ -12,9 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include "azidt/arm.h"
 #include "azidt/azure_client.h"
@@ -50,7 +55,7 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-/* Send one admin request; return the parsed JSON answer (or NULL). */
+/* Send one admin request and return its parsed JSON response, or NULL. */
 static cJSON *admin(const char *method, const char *path, const char *body)
 {
     const char *base = getenv("AZURE_EMULATOR_ADMIN_URL");
@@ -241,7 +246,8 @@ static azidt_err teardown(struct azidt_azure_client *client,
 {
     azidt_err rc = AZIDT_OK;
 
-    /* Role assignments first: deleting the principal would orphan them. */
+    /* Role assignments go first, because deleting the principal would
+     * orphan them. */
     if (id->assignment.id[0])
         rc = azidt_arm_role_assignment_delete(client, id->assignment.id,
                                               deadline_ms, err, errlen);
@@ -517,7 +523,7 @@ START_TEST(emulator_throttled_and_replicating)
     ck_assert_int_eq(count_in_state("roleAssignments", "principalId", id.sp.id),
                      1);
 
-    /* A new secret can be rejected while it replicates; it works after. */
+    /* A new secret can be rejected while it replicates, and works after. */
     rc = secret_gets_token(client, id.app.app_id, id.password.secret_text,
                            azidt_deadline_in(20000), err, sizeof(err));
     ck_assert_msg(rc == AZIDT_OK, "token with the new secret: %s", err);
@@ -555,6 +561,45 @@ START_TEST(emulator_create_call_count)
     ck_assert_int_eq(token_calls, 2);
     ck_assert_int_le(calls, 8);
     identity_clear(&id);
+    azidt_azure_client_free(client);
+}
+END_TEST
+
+/* Both replication errors of a service principal create are retried:
+ * 400 "does not reference a valid application object" and 403 "... must
+ * in the local tenant". */
+START_TEST(emulator_sp_replication_errors)
+{
+    static const char *const errors[] = {"400", "403"};
+    struct azidt_azure_client *client = new_client();
+    char err[2048] = "", name[64], faults[200];
+    int64_t deadline = azidt_deadline_in(PROVISION_BUDGET_MS);
+    struct azidt_graph_app app;
+    struct azidt_graph_sp sp;
+    int on_route;
+    bool created;
+    azidt_err rc;
+
+    reset_emulator();
+    snprintf(faults, sizeof(faults),
+             "{\"replicationDelayMs\":1500,"
+             "\"replicationServicePrincipalError\":\"%s\",\"rules\":[]}",
+             errors[_i]);
+    admin_do("PUT", "/faults", faults);
+    strcpy(name, "azidt-");
+    random_hex(name + 6, 16);
+    rc = azidt_graph_app_upsert(client, name, "replication-test", NULL, 0,
+                                deadline, &app, &created, err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    rc = azidt_graph_sp_create(client, app.app_id, NULL, 0, deadline, &sp,
+                               &created, err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    ck_assert(created);
+    count_calls("POST /v1.0/servicePrincipals", &on_route);
+    ck_assert_int_ge(on_route, 2);
+    ck_assert_int_le(on_route, 4);
+    azidt_graph_sp_clear(&sp);
+    azidt_graph_app_clear(&app);
     azidt_azure_client_free(client);
 }
 END_TEST
@@ -701,6 +746,64 @@ START_TEST(emulator_token_single_flight)
 }
 END_TEST
 
+struct worker {
+    struct azidt_azure_client *client;
+    struct identity id;
+    azidt_err rc;
+    char err[2048];
+};
+
+static void *provision_and_teardown(void *arg)
+{
+    struct worker *w = arg;
+
+    new_identity(&w->id);
+    w->rc = provision(w->client, &w->id, azidt_deadline_in(PROVISION_BUDGET_MS),
+                      w->err, sizeof(w->err));
+    if (w->rc == AZIDT_OK)
+        w->rc =
+            teardown(w->client, &w->id, azidt_deadline_in(PROVISION_BUDGET_MS),
+                     w->err, sizeof(w->err));
+    return NULL;
+}
+
+/* Admission workers share one client: parallel creates and deletes all
+ * succeed and leave nothing behind. */
+START_TEST(emulator_parallel_workers)
+{
+    struct azidt_azure_client *client = new_client();
+    struct worker workers[6];
+    pthread_t threads[6];
+    int token_calls;
+
+    reset_emulator();
+    for (int i = 0; i < 6; i++) {
+        memset(&workers[i], 0, sizeof(workers[i]));
+        workers[i].client = client;
+        ck_assert_int_eq(pthread_create(&threads[i], NULL,
+                                        provision_and_teardown, &workers[i]),
+                         0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(workers[i].rc == AZIDT_OK, "worker %d: %s", i,
+                      workers[i].err);
+    }
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(count_in_state("applications", "uniqueName",
+                                        workers[i].id.unique_name),
+                         0);
+        ck_assert_int_eq(count_in_state("roleAssignments", "principalId",
+                                        workers[i].id.sp.id),
+                         0);
+        identity_clear(&workers[i].id);
+    }
+    count_calls(TOKEN_ROUTE, &token_calls);
+    ck_assert_int_eq(token_calls, 2);
+    azidt_azure_client_free(client);
+}
+END_TEST
+
 START_TEST(emulator_list_by_tag)
 {
     struct azidt_azure_client *client = new_client();
@@ -751,6 +854,44 @@ START_TEST(emulator_missing_resource_group)
     ck_assert_int_eq(rc, AZIDT_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(err, "'no-such-group'"));
     ck_assert_ptr_nonnull(strstr(err, "ResourceGroupNotFound"));
+    azidt_azure_client_free(client);
+}
+END_TEST
+
+/* Roles outside the built-in table are looked up by name. */
+START_TEST(emulator_role_lookup_by_name)
+{
+    struct azidt_azure_client *client = new_client();
+    char err[2048] = "", id[1024];
+    int64_t deadline = azidt_deadline_in(10000);
+    int on_route;
+    azidt_err rc;
+
+    reset_emulator();
+    rc = azidt_arm_role_definition_id(client, "Reader", deadline, id,
+                                      sizeof(id), err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    count_calls("GET {scope}/providers/Microsoft.Authorization/"
+                "roleDefinitions",
+                &on_route);
+    ck_assert_int_eq(on_route, 0);
+
+    rc = azidt_arm_role_definition_id(client, "User Access Administrator",
+                                      deadline, id, sizeof(id), err,
+                                      sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    ck_assert_str_eq(azidt_arm_role_guid(id),
+                     "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9");
+    ck_assert_ptr_nonnull(strstr(id, "/subscriptions/"));
+    count_calls("GET {scope}/providers/Microsoft.Authorization/"
+                "roleDefinitions",
+                &on_route);
+    ck_assert_int_eq(on_route, 1);
+
+    rc = azidt_arm_role_definition_id(client, "No Such Role", deadline, id,
+                                      sizeof(id), err, sizeof(err));
+    ck_assert_int_eq(rc, AZIDT_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(err, "'No Such Role'"));
     azidt_azure_client_free(client);
 }
 END_TEST
@@ -819,6 +960,210 @@ START_TEST(emulator_wrong_secret_rejected)
 }
 END_TEST
 
+/* A 401 from ARM drops the cached token, and one new token and one more
+ * attempt follow. */
+START_TEST(emulator_rejected_token_renewed)
+{
+    struct azidt_azure_client *client = new_client();
+    char err[2048] = "";
+    int64_t deadline = azidt_deadline_in(10000);
+    int token_calls;
+    azidt_err rc;
+
+    reset_emulator();
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP, deadline, NULL,
+                                      err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    admin_do("POST", "/faults",
+             "{\"service\":\"arm\",\"kind\":\"status\",\"status\":401,"
+             "\"times\":1}");
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP, deadline, NULL,
+                                      err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    count_calls(TOKEN_ROUTE, &token_calls);
+    ck_assert_int_eq(token_calls, 2);
+
+    /* A service that keeps rejecting tokens fails after one renewal. */
+    admin_do("POST", "/faults",
+             "{\"service\":\"arm\",\"kind\":\"status\",\"status\":401}");
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP, deadline, NULL,
+                                      err, sizeof(err));
+    ck_assert_int_eq(rc, AZIDT_ERR_UNAUTHORIZED);
+    count_calls(TOKEN_ROUTE, &token_calls);
+    ck_assert_int_eq(token_calls, 3);
+    azidt_azure_client_free(client);
+}
+END_TEST
+
+/* ---- workload identity federation ---- */
+
+/* The federated credential of the caller in the emulator's default
+ * configuration. */
+#define FIC_ISSUER "https://kubernetes.default.svc.cluster.local"
+#define FIC_SUBJECT                                                            \
+    "system:serviceaccount:azidt-system:azure-identity-terminator"
+#define FIC_AUDIENCE "api://AzureADTokenExchange"
+
+static char *b64url(const unsigned char *data, size_t len)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                   "opqrstuvwxyz0123456789-_";
+    char *out = malloc(len * 4 / 3 + 4);
+    size_t n = 0;
+
+    ck_assert_ptr_nonnull(out);
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16;
+
+        if (i + 1 < len)
+            v |= (uint32_t)data[i + 1] << 8;
+        if (i + 2 < len)
+            v |= data[i + 2];
+        out[n++] = alphabet[(v >> 18) & 63];
+        out[n++] = alphabet[(v >> 12) & 63];
+        if (i + 1 < len)
+            out[n++] = alphabet[(v >> 6) & 63];
+        if (i + 2 < len)
+            out[n++] = alphabet[v & 63];
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static char *b64url_text(const char *text)
+{
+    return b64url((const unsigned char *)text, strlen(text));
+}
+
+static char *bn_param_b64url(EVP_PKEY *key, const char *name)
+{
+    BIGNUM *bn = NULL;
+    unsigned char buf[1024];
+    int len;
+    char *out;
+
+    ck_assert_int_eq(EVP_PKEY_get_bn_param(key, name, &bn), 1);
+    len = BN_bn2bin(bn, buf);
+    out = b64url(buf, (size_t)len);
+    BN_free(bn);
+    return out;
+}
+
+/* Register key's public half as the JWKS of FIC_ISSUER. */
+static void register_issuer(EVP_PKEY *key)
+{
+    char *n = bn_param_b64url(key, OSSL_PKEY_PARAM_RSA_N);
+    char *e = bn_param_b64url(key, OSSL_PKEY_PARAM_RSA_E);
+    char body[2048];
+
+    snprintf(body, sizeof(body),
+             "{\"issuer\":\"" FIC_ISSUER "\",\"jwks\":{\"keys\":[{\"kty\":"
+             "\"RSA\",\"kid\":\"test-key\",\"use\":\"sig\",\"alg\":\"RS256\","
+             "\"n\":\"%s\",\"e\":\"%s\"}]}}",
+             n, e);
+    admin_do("PUT", "/issuers", body);
+    free(n);
+    free(e);
+}
+
+/* Write a service account token signed by key into path, as the kubelet
+ * projects it. */
+static void write_sa_token(EVP_PKEY *key, const char *path)
+{
+    long now = (long)(azidt_clock_wall_ms() / 1000);
+    char claims[1024], signing_input[4096];
+    unsigned char sig[512];
+    size_t sig_len = sizeof(sig);
+    char *header = b64url_text("{\"alg\":\"RS256\",\"kid\":\"test-key\","
+                               "\"typ\":\"JWT\"}");
+    char *payload, *signature;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    FILE *fp;
+
+    snprintf(claims, sizeof(claims),
+             "{\"iss\":\"" FIC_ISSUER "\",\"sub\":\"" FIC_SUBJECT
+             "\",\"aud\":[\"" FIC_AUDIENCE "\"],\"iat\":%ld,\"nbf\":%ld,"
+             "\"exp\":%ld}",
+             now, now - 5, now + 3600);
+    payload = b64url_text(claims);
+    snprintf(signing_input, sizeof(signing_input), "%s.%s", header, payload);
+    ck_assert_int_eq(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
+    ck_assert_int_eq(EVP_DigestSign(ctx, sig, &sig_len,
+                                    (const unsigned char *)signing_input,
+                                    strlen(signing_input)),
+                     1);
+    signature = b64url(sig, sig_len);
+    fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    fprintf(fp, "%s.%s\n", signing_input, signature);
+    fclose(fp);
+    EVP_MD_CTX_free(ctx);
+    free(header);
+    free(payload);
+    free(signature);
+}
+
+static const char *token_file_path;
+
+/* The environment, with AZURE_FEDERATED_TOKEN_FILE in place of the client
+ * secret. */
+static const char *federated_lookup(const char *name, void *ctx)
+{
+    (void)ctx;
+    if (strcmp(name, "AZURE_CLIENT_SECRET") == 0)
+        return NULL;
+    if (strcmp(name, "AZURE_FEDERATED_TOKEN_FILE") == 0)
+        return token_file_path;
+    return getenv(name);
+}
+
+/* The client signs in with a projected service account token and reads
+ * the file again on every token request, so a rotated token is used. */
+START_TEST(emulator_federated_token_file)
+{
+    char path[] = "/tmp/azidt-sa-token-XXXXXX";
+    struct azidt_azure_config *cfg = NULL;
+    struct azidt_azure_client *client = NULL;
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    char err[2048] = "";
+    int fd = mkstemp(path);
+    azidt_err rc;
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_ptr_nonnull(key);
+    reset_emulator();
+    register_issuer(key);
+
+    /* A token the issuer did not sign is rejected. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_eq(write(fd, "not.a.jwt\n", 10), 10);
+    close(fd);
+    token_file_path = path;
+    rc =
+        azidt_azure_config_load(federated_lookup, NULL, &cfg, err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    ck_assert_ptr_null(cfg->client_secret);
+    rc = azidt_azure_client_new(cfg, &client, err, sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP,
+                                      azidt_deadline_in(10000), NULL, err,
+                                      sizeof(err));
+    ck_assert_int_ne(rc, AZIDT_OK);
+
+    /* The kubelet rotates the file; the next request uses the new one. */
+    write_sa_token(key, path);
+    rc = azidt_arm_resource_group_get(client, RESOURCE_GROUP,
+                                      azidt_deadline_in(10000), NULL, err,
+                                      sizeof(err));
+    ck_assert_msg(rc == AZIDT_OK, "%s", err);
+
+    azidt_azure_client_free(client);
+    EVP_PKEY_free(key);
+    unlink(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("azure_emulator");
@@ -833,14 +1178,19 @@ int main(void)
     tcase_add_test(tc, emulator_adopts_existing_assignment);
     tcase_add_test(tc, emulator_create_call_count);
     tcase_add_test(tc, emulator_throttled_and_replicating);
+    tcase_add_loop_test(tc, emulator_sp_replication_errors, 0, 2);
     tcase_add_test(tc, emulator_add_password_not_repeated);
     tcase_add_test(tc, emulator_latency_past_deadline);
     tcase_add_test(tc, emulator_retry_after_past_deadline);
     tcase_add_test(tc, emulator_token_single_flight);
+    tcase_add_test(tc, emulator_parallel_workers);
     tcase_add_test(tc, emulator_list_by_tag);
     tcase_add_test(tc, emulator_missing_resource_group);
+    tcase_add_test(tc, emulator_role_lookup_by_name);
     tcase_add_test(tc, emulator_absent_counts_as_deleted);
     tcase_add_test(tc, emulator_wrong_secret_rejected);
+    tcase_add_test(tc, emulator_rejected_token_renewed);
+    tcase_add_test(tc, emulator_federated_token_file);
     suite_add_tcase(suite, tc);
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_VERBOSE);

@@ -426,6 +426,171 @@ case_labelled_pod_reaches_webhook() {
     expect_output "e2e-labelled-pod"
 }
 
+# ---------------------------------------------------------------- pods
+# Pods stay Pending: the test cluster runs no scheduler and no kubelet.
+
+# run_pod NAMESPACE NAME LABELS: create a pause pod with the labels
+# (key=value,...).
+run_pod() {
+    run kubectl run "$2" -n "$1" --image=registry.k8s.io/pause:3.10 \
+        --restart=Never --labels="$3"
+}
+
+# run_pod_retrying WANT NAMESPACE NAME LABELS: create the pod, retrying
+# for up to 15 s while the outcome is not WANT (created or denied). The
+# webhook's cache follows AzureIdentityTerminators and
+# AzureIdentityBindings through watches, so it may see a change a moment
+# after kubectl does. A pod created against WANT is deleted first.
+run_pod_retrying() {
+    local want=$1 deadline=$((SECONDS + 15))
+    shift
+    while :; do
+        run_pod "$@"
+        if [[ $want == created ]] && ((last_rc == 0)); then return; fi
+        if [[ $want == denied ]] && ((last_rc != 0)); then return; fi
+        ((SECONDS < deadline)) || return
+        if ((last_rc == 0)); then
+            kubectl delete pod "$2" -n "$1" --wait=false >/dev/null 2>&1
+            wait_until 10 "pod $1/$2 to go" \
+                bash -c "! kubectl get pod '$2' -n '$1'"
+        fi
+        sleep 0.5
+    done
+}
+
+identity_is_ready() {
+    [[ "$(kubectl get azidt "$1" -n "$example_namespace" \
+        -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+}
+
+selector_is_bound() {
+    kubectl get azureidentitybindings -n "$example_namespace" \
+        -o 'jsonpath={.items[*].spec.selector}' | grep -qw -- "$1"
+}
+
+# The example's pods name it by the identity label and get its podSelector
+# as their aadpodidbinding label.
+case_identity_pod_gets_binding_label() {
+    if ! wait_until 120 "azure-kv-access-test to be Ready" \
+        identity_is_ready azure-kv-access-test; then
+        run kubectl get azidt azure-kv-access-test -n "$example_namespace" \
+            -o yaml
+        fail "the example AzureIdentityTerminator did not become Ready"
+        return 1
+    fi
+    run_pod_retrying created "$example_namespace" e2e-identity-pod \
+        azidterminator.io/identity=azure-kv-access-test
+    expect_success && expect_output "pod/e2e-identity-pod created" || return 1
+    run kubectl get pod e2e-identity-pod -n "$example_namespace" \
+        -o 'jsonpath={.metadata.labels.aadpodidbinding}'
+    expect_success && expect_output "azure-kv-pods"
+}
+
+case_missing_identity_pod_denied() {
+    run_pod "$example_namespace" e2e-missing-identity-pod \
+        azidterminator.io/identity=no-such-identity
+    expect_failure "no AzureIdentityTerminator no-such-identity exists" &&
+        expect_output 'admission webhook "pods.mutate.azidterminator.io" denied the request' &&
+        expect_output "azidterminator.io/identity=no-such-identity" &&
+        expect_output "does not exist in namespace $example_namespace" ||
+        return 1
+    run kubectl get pod e2e-missing-identity-pod -n "$example_namespace"
+    expect_failure "the denied pod must not be stored" &&
+        expect_output "NotFound"
+}
+
+ready_reason_is() {
+    [[ "$(kubectl get azidt "$1" -n "$example_namespace" \
+        -o 'jsonpath={.status.conditions[?(@.type=="Ready")].reason}')" == "$2" ]]
+}
+
+# A pod that names an identity which is not Ready is denied with the Ready
+# reason. An AzureIdentity of the same name that the product does not own
+# keeps the new identity from becoming Ready.
+case_not_ready_identity_pod_denied() {
+    local file deadline
+    file=$(write_manifest e2e-foreign-identity <<EOF
+apiVersion: aadpodidentity.k8s.io/v1
+kind: AzureIdentity
+metadata:
+  name: e2e-not-ready
+  namespace: $example_namespace
+spec:
+  type: 1
+  clientID: 00000000-0000-0000-0000-000000000000
+EOF
+    )
+    run kubectl apply -f "$file"
+    expect_success "creating an AzureIdentity the product does not own" ||
+        return 1
+    file=$(terminator e2e-not-ready </dev/null)
+    run kubectl apply -f "$file"
+    expect_success || return 1
+    if ! wait_until 60 "e2e-not-ready to report IdentityConflict" \
+        ready_reason_is e2e-not-ready IdentityConflict; then
+        run kubectl get azidt e2e-not-ready -n "$example_namespace" -o yaml
+        fail "the identity did not report Ready False, IdentityConflict"
+        return 1
+    fi
+    # The webhook's cache sees the new reason a moment after kubectl does.
+    deadline=$((SECONDS + 15))
+    while :; do
+        run_pod "$example_namespace" e2e-not-ready-pod \
+            azidterminator.io/identity=e2e-not-ready
+        grep -qF "IdentityConflict" <<<"$last_out" && break
+        ((last_rc != 0 && SECONDS < deadline)) || break
+        sleep 0.5
+    done
+    expect_failure "the identity is not Ready" &&
+        expect_output 'admission webhook "pods.mutate.azidterminator.io" denied the request' &&
+        expect_output "AzureIdentityTerminator $example_namespace/e2e-not-ready" &&
+        expect_output "is not Ready (IdentityConflict"
+}
+
+# A pod in another namespace cannot borrow the example's identity by
+# setting its aadpodidbinding label, at creation or by a later label
+# change. A pod of the example's namespace may set the label directly.
+case_other_namespace_binding_denied() {
+    local other=e2e-other-namespace
+    wait_until 60 "a binding that selects azure-kv-pods" \
+        selector_is_bound azure-kv-pods ||
+        fail "no AzureIdentityBinding selects azure-kv-pods" || return 1
+    kubectl create namespace "$other" >/dev/null 2>&1
+    run_pod_retrying denied "$other" e2e-borrower \
+        aadpodidbinding=azure-kv-pods
+    expect_failure "azure-kv-pods is bound only in $example_namespace" &&
+        expect_output 'admission webhook "pods.validate.azidterminator.io" denied the request' &&
+        expect_output "aadpodidbinding=azure-kv-pods" &&
+        expect_output "is not bound in namespace $other" &&
+        expect_no_output "$example_namespace" || return 1
+
+    run_pod "$other" e2e-relabelled app=e2e
+    expect_success && expect_output "pod/e2e-relabelled created" || return 1
+    run kubectl label pod e2e-relabelled -n "$other" \
+        aadpodidbinding=azure-kv-pods
+    expect_failure "labelling a running pod is checked too" &&
+        expect_output "is not bound in namespace $other" || return 1
+
+    run_pod "$example_namespace" e2e-direct-label \
+        aadpodidbinding=azure-kv-pods
+    expect_success && expect_output "pod/e2e-direct-label created"
+}
+
+# kube-system is excluded from both pod webhooks: its pods keep their
+# labels as written, even ones the webhook would deny elsewhere.
+case_kube_system_pod_unaffected() {
+    mark_webhook_log
+    run_pod kube-system e2e-system-borrower \
+        azidterminator.io/identity=no-such-identity,aadpodidbinding=azure-kv-pods
+    expect_success && expect_output "pod/e2e-system-borrower created" ||
+        return 1
+    run kubectl get pod e2e-system-borrower -n kube-system \
+        -o 'jsonpath={.metadata.labels.aadpodidbinding}'
+    expect_success && expect_output "azure-kv-pods" || return 1
+    run new_webhook_log
+    expect_no_output "e2e-system-borrower"
+}
+
 case_kube_system_pod_skips_webhook() {
     mark_webhook_log
     run kubectl run e2e-system-pod -n kube-system \
@@ -444,6 +609,68 @@ case_webhook_namespace_pod_skips_webhook() {
     expect_success && expect_output "pod/e2e-own-pod created" || return 1
     run new_webhook_log
     expect_no_output "e2e-own-pod"
+}
+
+# scrape_metrics: GET /metrics into last_out.
+scrape_metrics() {
+    run curl --noproxy '*' -fsS --max-time 5 --cacert "$AZIDT_TEST_CA_FILE" \
+        "https://127.0.0.1:$webhook_port/metrics"
+}
+
+# metric_positive SERIES: the last scrape has SERIES with a value above 0.
+metric_positive() {
+    awk -v series="$1" 'index($0, series " ") == 1 && $2 > 0 { found = 1 }
+        END { exit !found }' <<<"$last_out" ||
+        fail "expected a positive value for $1"
+}
+
+# metric_settled SERIES: scrape until SERIES is positive, for up to 30 s.
+metric_settled() {
+    local deadline=$((SECONDS + 30))
+    until scrape_metrics && metric_positive "$1" >/dev/null; do
+        ((SECONDS < deadline)) || {
+            metric_positive "$1"
+            return 1
+        }
+        sleep 0.5
+    done
+}
+
+# After the example was provisioned through the emulator (example_admitted)
+# and one invalid object was denied, /metrics counts the Azure and
+# Kubernetes calls, reconciles and admission decisions, and contains no
+# secret or object name.
+case_metrics_count_provisioning() {
+    local file series secret client_secret
+    file=$(valid_spec_with 's/720h/30d/' | terminator e2e-metrics-denied)
+    run kubectl apply -f "$file"
+    expect_webhook_denial e2e-metrics-denied \
+        spec.servicePrincipal.clientSecretDuration || return 1
+    for series in \
+        'azidt_leader' \
+        'azidt_reconciles_total{result="success"}' \
+        'azidt_admission_requests_total{route="/validate/azureidentityterminators",decision="allowed"}' \
+        'azidt_admission_requests_total{route="/validate/azureidentityterminators",decision="denied"}' \
+        'azidt_admission_requests_total{route="/mutate/azureidentityterminators",decision="allowed"}' \
+        'azidt_azure_requests_total{service="token",method="POST",status_class="2xx"}' \
+        'azidt_azure_requests_total{service="graph",method="PATCH",status_class="2xx"}' \
+        'azidt_azure_requests_total{service="arm",method="PUT",status_class="2xx"}' \
+        'azidt_azure_request_duration_seconds_count{service="graph"}' \
+        'azidt_kubernetes_requests_total{status_class="2xx"}' \
+        'azidt_reconcile_duration_seconds_count'; do
+        metric_settled "$series" || return 1
+    done
+    secret=$(kubectl get secret azure-kv-access-test -n "$example_namespace" \
+        -o 'jsonpath={.data.clientSecret}' | base64 -d)
+    client_secret=$(sed -n 's/^AZURE_CLIENT_SECRET=//p' "$azure_env" |
+        tr -d "'\"")
+    [[ -n "$secret" ]] || fail "the example's Secret has no clientSecret" ||
+        return 1
+    expect_no_output "$secret" &&
+        expect_no_output "${client_secret:-unset}" &&
+        expect_no_output "azure-kv-access-test" &&
+        expect_no_output "e2e-metrics-denied" &&
+        expect_no_output "$example_namespace"
 }
 
 # With the webhook stopped, AzureIdentityTerminator requests fail closed and
@@ -482,8 +709,14 @@ all_cases=(
     unknown_field_rejected_without_validation
     server_dry_run_reaches_webhook
     labelled_pod_reaches_webhook
+    identity_pod_gets_binding_label
+    missing_identity_pod_denied
+    not_ready_identity_pod_denied
+    other_namespace_binding_denied
+    kube_system_pod_unaffected
     kube_system_pod_skips_webhook
     webhook_namespace_pod_skips_webhook
+    metrics_count_provisioning
     webhook_down_fails_closed
 )
 

@@ -67,8 +67,7 @@ static void put_faults(struct emu_request *req, const cJSON *body)
         if (!f) {
             while (head) {
                 f = head->next;
-                free(head->route);
-                free(head);
+                emu_fault_free(head);
                 head = f;
             }
             admin_error(req, 400, error);
@@ -112,8 +111,7 @@ static void delete_fault(struct emu_request *req, int id)
     while ((f = *link)) {
         if (f->id == id) {
             *link = f->next;
-            free(f->route);
-            free(f);
+            emu_fault_free(f);
             emu_reply_empty(req, 204);
             return;
         }

@@ -204,7 +204,7 @@ static bool authorized(const char *oid, const char *scope, const char *action)
 }
 
 /* Check the subscription, the caller's access and the resource group in
- * the order ARM does. Answers and returns false on failure. */
+ * the order ARM does. Sets the error response and returns false on failure. */
 static bool check_scope(struct emu_request *req, const cJSON *claims,
                         const char *scope, const char *action)
 {
@@ -287,10 +287,12 @@ static bool check_api_version(struct emu_request *req, const struct apath *ap)
     if (is_authz)
         arm_errorf(req, 400, "NoRegisteredProviderFound",
                    "No registered resource provider found for location "
-                   "'global' and API version '%s' for type "
-                   "'roleAssignments'. The supported api-versions are "
-                   "'%s'.",
-                   version, supported);
+                   "'global' and API version '%s' for type '%s'. The "
+                   "supported api-versions are '%s'.",
+                   version,
+                   ap->kind <= ARM_ASSIGNMENT ? "roleAssignments"
+                                              : "roleDefinitions",
+                   supported);
     else
         arm_errorf(req, 400, "InvalidApiVersionParameter",
                    "The api-version '%s' is invalid. The supported versions "
@@ -356,8 +358,8 @@ static struct emu_assignment *find_assignment(const char *scope,
     return NULL;
 }
 
-/* Parse the role assignment list filter; answers and returns false when it
- * is not supported. */
+/* Parse the role assignment list filter; sets the error response and returns
+ * false when it is not supported. */
 static bool parse_ra_filter(struct emu_request *req, bool *at_scope,
                             char *principal, size_t size)
 {
@@ -450,7 +452,7 @@ static void principal_not_found(struct emu_request *req, const char *id)
     free(msg);
 }
 
-/* Validate a PUT body; answers and returns false on error. */
+/* Validate a PUT body; sets the error response and returns false on error. */
 static bool check_assignment_body(struct emu_request *req, const cJSON *props,
                                   const char **guid)
 {
@@ -770,14 +772,18 @@ static void dispatch(struct emu_request *req, const cJSON *claims,
         handle_assignment(req, claims, ap);
         break;
     case ARM_DEFINITIONS:
-        if (check_scope(req, claims, ap->scope,
+        /* Built-in definitions at the root scope are readable by every
+         * signed-in caller. */
+        if (!ap->scope[0] ||
+            check_scope(req, claims, ap->scope,
                         "Microsoft.Authorization/roleDefinitions/read"))
             list_definitions(req, ap);
         break;
     case ARM_DEFINITION: {
         const cJSON *def = emu_role_definition_find(ap->name);
 
-        if (!check_scope(req, claims, ap->scope,
+        if (ap->scope[0] &&
+            !check_scope(req, claims, ap->scope,
                          "Microsoft.Authorization/roleDefinitions/read"))
             break;
         if (def)

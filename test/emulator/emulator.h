@@ -4,9 +4,9 @@
  * The emulator serves the Entra token endpoint, Microsoft Graph v1.0 and
  * Azure Resource Manager on separate HTTPS ports of 127.0.0.1, plus an
  * admin port. All directory and ARM state lives in one struct emu_state,
- * guarded by one mutex; each request handler takes the mutex for the whole
- * of its state work, so requests see a consistent directory. Latency
- * faults sleep before the mutex is taken.
+ * guarded by one mutex. Each request handler holds the mutex for all of its
+ * state work, so every request reads a consistent directory. Latency faults
+ * sleep before the mutex is taken.
  */
 #ifndef AZIDT_EMULATOR_H
 #define AZIDT_EMULATOR_H
@@ -92,6 +92,8 @@ struct emu_fault {
     char *route;     /* glob over "METHOD /template"; "*" for every route */
     char kind[12];   /* "latency", "status" or "reset" */
     int status;
+    char *code;      /* error code override, or NULL */
+    char *message;   /* error message override, or NULL */
     int retry_after; /* seconds; < 0 sends no Retry-After header */
     int latency_ms;
     int times; /* remaining matches; < 0 for unlimited */
@@ -171,6 +173,8 @@ unsigned char *emu_b64url_decode(const char *text, size_t text_len,
 /* Decode one value of an application/x-www-form-urlencoded body; returns
  * a malloc'd string or NULL when the field is absent. */
 char *emu_form_value(const char *body, const char *name);
+/* Decode len bytes of percent-encoding, with '+' as a space; malloc'd. */
+char *emu_url_decode(const char *text, size_t len);
 /* Percent-encode text for a query string. */
 char *emu_url_encode(const char *text);
 bool emu_strcaseeq(const char *a, const char *b);
@@ -266,8 +270,8 @@ bool emu_role_allows(const cJSON *def, const char *action);
 
 /* ---- service handlers; called with the lock held ---- */
 
-/* Classify a request: set req->route. Returns false for an unknown
- * route (the handler then answers 404). */
+/* Set req->route to the route template of the request. Returns false for
+ * an unknown route, for which the handler sends the service's error. */
 bool emu_token_route(struct emu_request *req);
 void emu_token_handle(struct emu_request *req);
 bool emu_graph_route(struct emu_request *req);
@@ -276,8 +280,8 @@ bool emu_arm_route(struct emu_request *req);
 void emu_arm_handle(struct emu_request *req);
 void emu_admin_handle(struct emu_request *req);
 
-/* Verify a bearer token for service; on failure it answers the request
- * and returns NULL. The returned claims are owned by the caller. */
+/* Verify the bearer token of a Graph or ARM request. On failure it sets
+ * the 401 response and returns NULL. The caller owns the returned claims. */
 cJSON *emu_authenticate(struct emu_request *req, enum emu_service service);
 
 /* Graph error body with innerError. */
@@ -290,11 +294,12 @@ void emu_token_error(struct emu_request *req, int status, const char *error,
 
 /* ---- faults.c ---- */
 
-/* Apply faults matching req->route. Returns true when a fault answered the
- * request (status or reset). *delay_ms receives added latency. */
+/* Apply the fault rules that match req->route. Returns true when a status
+ * or reset fault replaced the response. *delay_ms receives added latency. */
 bool emu_faults_apply(struct emu_request *req, int *delay_ms);
 /* Parse one rule; returns NULL with *error set. */
 struct emu_fault *emu_fault_parse(const cJSON *json, const char **error);
+void emu_fault_free(struct emu_fault *f);
 void emu_faults_clear(void);
 cJSON *emu_faults_dump(void);
 bool emu_faults_load(const cJSON *config, const char **error);
@@ -309,8 +314,7 @@ struct emu_filter;
  * ConsistencyLevel: eventual. Returns NULL with *error set. */
 struct emu_filter *emu_filter_parse(const char *text, bool *advanced,
                                     char **error);
-/* Return true when obj matches; *unsupported receives a property name that
- * cannot be filtered on. */
+/* Return true when obj matches the filter. */
 bool emu_filter_match(const struct emu_filter *filter, const cJSON *obj);
 /* Return the first property not in allowed (NULL-terminated), or NULL. */
 const char *emu_filter_check_props(const struct emu_filter *filter,

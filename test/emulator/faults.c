@@ -72,9 +72,10 @@ struct emu_fault *emu_fault_parse(const cJSON *json, const char **error)
     snprintf(f->kind, sizeof(f->kind), "%s", kind);
     f->route = emu_strdup(route ? route : "*");
     f->status = int_field(json, "status", 503);
+    f->code = emu_strdup(json_str(json, "code"));
+    f->message = emu_strdup(json_str(json, "message"));
     if (strcmp(kind, "status") == 0 && (f->status < 400 || f->status > 599)) {
-        free(f->route);
-        free(f);
+        emu_fault_free(f);
         *error = "status must be from 400 to 599";
         return NULL;
     }
@@ -88,9 +89,13 @@ struct emu_fault *emu_fault_parse(const cJSON *json, const char **error)
     return f;
 }
 
-static void fault_free(struct emu_fault *f)
+void emu_fault_free(struct emu_fault *f)
 {
+    if (!f)
+        return;
     free(f->route);
+    free(f->code);
+    free(f->message);
     free(f);
 }
 
@@ -99,7 +104,7 @@ void emu_faults_clear(void)
     while (emu.faults) {
         struct emu_fault *next = emu.faults->next;
 
-        fault_free(emu.faults);
+        emu_fault_free(emu.faults);
         emu.faults = next;
     }
 }
@@ -149,6 +154,10 @@ cJSON *emu_faults_dump(void)
         cJSON_AddStringToObject(r, "kind", f->kind);
         if (strcmp(f->kind, "status") == 0) {
             cJSON_AddNumberToObject(r, "status", f->status);
+            if (f->code)
+                cJSON_AddStringToObject(r, "code", f->code);
+            if (f->message)
+                cJSON_AddStringToObject(r, "message", f->message);
             cJSON_AddNumberToObject(r, "retryAfter", f->retry_after);
         }
         if (strcmp(f->kind, "latency") == 0)
@@ -162,7 +171,7 @@ cJSON *emu_faults_dump(void)
     return out;
 }
 
-/* Answer req with the error body its service uses for status. */
+/* Set the error response that req's service sends for the fault status. */
 static void fault_reply(struct emu_request *req, const struct emu_fault *f)
 {
     char retry[16];
@@ -174,7 +183,12 @@ static void fault_reply(struct emu_request *req, const struct emu_fault *f)
     }
     switch (req->service) {
     case EMU_TOKEN:
-        if (f->status == 429)
+        if (f->code || f->message)
+            emu_token_error(
+                req, f->status, f->code ? f->code : "temporarily_unavailable",
+                90033,
+                f->message ? f->message : "A transient error has occurred.");
+        else if (f->status == 429)
             emu_token_error(req, 429, "temporarily_unavailable", 90055,
                             "The request was throttled because of too many "
                             "requests. Retry after the time given in the "
@@ -200,7 +214,8 @@ static void fault_reply(struct emu_request *req, const struct emu_fault *f)
                       ? "The service is temporarily unavailable. Please try "
                         "again later."
                       : "An unspecified error has occurred.";
-        emu_graph_error(req, f->status, code, message);
+        emu_graph_error(req, f->status, f->code ? f->code : code,
+                        f->message ? f->message : message);
         return;
     default:
         code = f->status == 429   ? "TooManyRequests"
@@ -217,7 +232,8 @@ static void fault_reply(struct emu_request *req, const struct emu_fault *f)
                       : "Encountered internal server error. Diagnostic "
                         "information: timestamp '', subscription id '', "
                         "tracking id ''.";
-        emu_arm_error(req, f->status, code, message);
+        emu_arm_error(req, f->status, f->code ? f->code : code,
+                      f->message ? f->message : message);
         return;
     }
 }
@@ -244,20 +260,20 @@ static bool fault_fires(struct emu_fault *f, const struct emu_request *req)
 bool emu_faults_apply(struct emu_request *req, int *delay_ms)
 {
     struct emu_fault *f, **link;
-    bool answered = false;
+    bool replaced = false;
 
     *delay_ms = 0;
-    for (f = emu.faults; f && !answered; f = f->next) {
+    for (f = emu.faults; f && !replaced; f = f->next) {
         if (!fault_fires(f, req))
             continue;
         if (strcmp(f->kind, "latency") == 0) {
             *delay_ms += f->latency_ms;
         } else if (strcmp(f->kind, "reset") == 0) {
             req->reset = true;
-            answered = true;
+            replaced = true;
         } else {
             fault_reply(req, f);
-            answered = true;
+            replaced = true;
         }
     }
     /* Drop rules that have used up their count. */
@@ -266,12 +282,12 @@ bool emu_faults_apply(struct emu_request *req, int *delay_ms)
         f = *link;
         if (f->times == 0) {
             *link = f->next;
-            fault_free(f);
+            emu_fault_free(f);
         } else {
             link = &f->next;
         }
     }
-    return answered;
+    return replaced;
 }
 
 /* ---- call log ---- */
@@ -345,7 +361,8 @@ cJSON *emu_calls_dump(uint64_t since)
     }
     cJSON_ArrayForEach(item, emu.call_counts)
     {
-        char service[16], route[200];
+        char service[16], route[200], method[16];
+        const char *space;
         int status = 0;
         const char *bar1 = strchr(item->string, '|');
         const char *bar2 = strrchr(item->string, '|');
@@ -356,7 +373,13 @@ cJSON *emu_calls_dump(uint64_t since)
         snprintf(route, sizeof(route), "%.*s", (int)(bar2 - bar1 - 1),
                  bar1 + 1);
         status = atoi(bar2 + 1);
+        /* Routes read "METHOD /template"; the method is also reported on
+         * its own. */
+        space = strchr(route, ' ');
+        snprintf(method, sizeof(method), "%.*s",
+                 space ? (int)(space - route) : 0, route);
         cJSON_AddStringToObject(entry, "service", service);
+        cJSON_AddStringToObject(entry, "method", method);
         cJSON_AddStringToObject(entry, "route", route);
         cJSON_AddNumberToObject(entry, "status", status);
         cJSON_AddNumberToObject(entry, "count", item->valuedouble);

@@ -2,11 +2,11 @@
  * Microsoft Graph v1.0: applications, password credentials, owners,
  * federated identity credentials, service principals and deleted items.
  *
- * Authorisation follows the application permissions in the caller's token
- * roles: Application.ReadWrite.All and Directory.ReadWrite.All may change
- * any application, Application.ReadWrite.OwnedBy only those the caller's
- * service principal owns (it becomes owner of what it creates); every
- * application permission may read.
+ * Authorisation follows the application permissions in the roles claim of
+ * the caller's token. Application.ReadWrite.All and Directory.ReadWrite.All
+ * may change any application. Application.ReadWrite.OwnedBy may change only
+ * what the caller's service principal owns, and it becomes owner of what it
+ * creates. Every application permission may read.
  */
 #include "emulator.h"
 
@@ -15,7 +15,7 @@
 
 /* Graph caps $top at 999. */
 #define GRAPH_MAX_TOP 999
-/* Most federated identity credentials one application may hold. */
+/* Maximum number of federated identity credentials per application. */
 #define MAX_FICS 20
 
 enum key_kind { KEY_NONE, KEY_ID, KEY_APP_ID, KEY_UNIQUE_NAME };
@@ -73,6 +73,13 @@ static void denied(struct emu_request *req)
 static void bad_request(struct emu_request *req, const char *msg)
 {
     emu_graph_error(req, 400, "Request_BadRequest", msg);
+}
+
+static void method_not_allowed(struct emu_request *req)
+{
+    emu_graph_error(req, 405, "Request_BadRequest",
+                    "Specified HTTP method is not allowed for the request "
+                    "target.");
 }
 
 /* ---- paths ---- */
@@ -397,7 +404,8 @@ static void keep_param(struct emu_request *req, char **link, const char *name)
     *link = grown;
 }
 
-/* Parse $top and $skiptoken; answers and returns false when invalid. */
+/* Parse $top and $skiptoken; sets the error response and returns false when
+ * invalid. */
 static bool page_params(struct emu_request *req, int *top, int *offset)
 {
     const char *top_text = emu_query(req, "$top");
@@ -439,8 +447,8 @@ static bool page_params(struct emu_request *req, int *top, int *offset)
     return true;
 }
 
-/* Check $filter and the advanced-query rules; answers and returns false on
- * an error. *filter is NULL when no filter was given. */
+/* Check $filter and the advanced-query rules; sets the error response and
+ * returns false on an error. *filter is NULL when no filter was given. */
 static bool list_filter(struct emu_request *req, const char *const *allowed,
                         const char *type, struct emu_filter **filter)
 {
@@ -490,13 +498,14 @@ fail:
     return false;
 }
 
-/* Page through matches and answer with a collection. items holds
- * duplicated objects in listing order; it is consumed. */
+/* Send one page of items as a Graph collection. items contains objects, or
+ * references to them, in listing order, and is consumed. */
 static void reply_page(struct emu_request *req, cJSON *items,
                        const char *context, int top, int offset)
 {
     cJSON *body = cJSON_CreateObject();
     cJSON *value = cJSON_CreateArray();
+    const cJSON *next = cJSON_GetArrayItem(items, offset);
     int total = cJSON_GetArraySize(items), i;
     char *ctx =
         emu_printf("%s/v1.0/$metadata#%s", emu.urls[EMU_GRAPH], context);
@@ -505,8 +514,8 @@ static void reply_page(struct emu_request *req, cJSON *items,
     free(ctx);
     if (emu_strcaseeq(emu_query(req, "$count"), "true"))
         cJSON_AddNumberToObject(body, "@odata.count", total);
-    for (i = offset; i < total && i < offset + top; i++) {
-        cJSON *item = cJSON_Duplicate(cJSON_GetArrayItem(items, i), true);
+    for (i = offset; next && i < offset + top; i++, next = next->next) {
+        cJSON *item = cJSON_Duplicate(next, true);
 
         apply_select(item, emu_query(req, "$select"));
         cJSON_AddItemToArray(value, item);
@@ -551,7 +560,7 @@ static void list_apps(struct emu_request *req)
         if (app->deleted_ms || emu_replicating(app->created_ms))
             continue;
         if (!filter || emu_filter_match(filter, app->obj))
-            cJSON_AddItemToArray(items, cJSON_Duplicate(app->obj, true));
+            cJSON_AddItemReferenceToArray(items, app->obj);
     }
     emu_filter_free(filter);
     reply_page(req, items, "applications", top, offset);
@@ -572,7 +581,7 @@ static void list_sps(struct emu_request *req)
         if (sp->deleted_ms || emu_replicating(sp->created_ms))
             continue;
         if (!filter || emu_filter_match(filter, sp->obj))
-            cJSON_AddItemToArray(items, cJSON_Duplicate(sp->obj, true));
+            cJSON_AddItemReferenceToArray(items, sp->obj);
     }
     emu_filter_free(filter);
     reply_page(req, items, "servicePrincipals", top, offset);
@@ -606,7 +615,7 @@ static const char *const app_writable[] = {"displayName",
                                            "addIns",
                                            "defaultRedirectUri",
                                            NULL};
-/* Read-only properties that Graph ignores on write. */
+/* Read-only properties, which the emulator ignores on write. */
 static const char *const app_read_only[] = {"id",
                                             "appId",
                                             "createdDateTime",
@@ -642,9 +651,10 @@ static bool unique_name_taken(const char *name, const struct emu_app *self)
 }
 
 /* Validate body against the application schema and copy the writable
- * properties into app->obj. Answers and returns false on error. */
+ * properties into app->obj. Sets the error response and returns false on error.
+ */
 static bool apply_app_props(struct emu_request *req, struct emu_app *app,
-                            const cJSON *body, bool creating)
+                            const cJSON *body)
 {
     const cJSON *item;
     char *msg = NULL;
@@ -712,7 +722,6 @@ static bool apply_app_props(struct emu_request *req, struct emu_app *app,
         cJSON_AddItemToObject(app->obj, item->string,
                               cJSON_Duplicate(item, true));
     }
-    (void)creating;
     return true;
 bad_tags:
     msg = emu_strdup("Invalid value specified for property 'tags' of "
@@ -764,7 +773,7 @@ static void unlink_sp(struct emu_sp *target)
         *link = target->next;
 }
 
-/* Create an application from body; answers the request. */
+/* Create an application from body and set the 201 or error response. */
 static struct emu_app *create_app(struct emu_request *req, const cJSON *claims,
                                   const cJSON *body, const char *unique_name)
 {
@@ -784,7 +793,7 @@ static struct emu_app *create_app(struct emu_request *req, const cJSON *claims,
     if (unique_name)
         cJSON_ReplaceItemInObject(app->obj, "uniqueName",
                                   cJSON_CreateString(unique_name));
-    if (!apply_app_props(req, app, body, true) ||
+    if (!apply_app_props(req, app, body) ||
         !bind_owners(req, app->owners, body)) {
         unlink_app(app);
         emu_app_free(app);
@@ -819,8 +828,8 @@ static const char *key_field(enum key_kind kind)
     }
 }
 
-/* Find the addressed application; answers 404 when it is missing or still
- * replicating. */
+/* Find the addressed application. Sets a 404 response when it is missing or
+ * still replicating. */
 static struct emu_app *lookup_app(struct emu_request *req,
                                   const struct gpath *gp)
 {
@@ -844,7 +853,7 @@ static void upsert_app(struct emu_request *req, const cJSON *claims,
             denied(req);
             return;
         }
-        if (apply_app_props(req, app, body, false))
+        if (apply_app_props(req, app, body))
             emu_reply_empty(req, 204);
         return;
     }
@@ -864,7 +873,7 @@ static void delete_app(struct emu_request *req, struct emu_app *app)
     app->deleted_ms = emu_now_ms();
     cJSON_ReplaceItemInObject(app->obj, "deletedDateTime",
                               cJSON_CreateString(now));
-    /* The service principal goes with its application; role assignments
+    /* The service principal goes with its application. Role assignments
      * that name it stay behind, orphaned, as in Azure. */
     if (sp) {
         sp->deleted_ms = app->deleted_ms;
@@ -1010,9 +1019,7 @@ static void handle_owners(struct emu_request *req, const cJSON *claims,
         not_found(req, gp->segs[2]);
         return;
     }
-    emu_graph_error(req, 405, "Request_BadRequest",
-                    "Specified HTTP method is not allowed for the request "
-                    "target.");
+    method_not_allowed(req);
 }
 
 /* ---- federated identity credentials ---- */
@@ -1040,7 +1047,7 @@ static bool valid_url_field(const cJSON *obj, const char *key)
     return value && *value && strlen(value) <= 600;
 }
 
-/* Validate a credential; answers and returns false on error. */
+/* Validate a credential; sets the error response and returns false on error. */
 static bool check_fic(struct emu_request *req, const struct emu_app *app,
                       const cJSON *fic, const cJSON *self)
 {
@@ -1103,7 +1110,7 @@ static cJSON *find_fic(const struct emu_app *app, const char *key)
 }
 
 static void create_fic(struct emu_request *req, struct emu_app *app,
-                       const cJSON *body)
+                       const cJSON *body, const char *context)
 {
     cJSON *fic = cJSON_CreateObject();
     const char *fields[] = {"name", "issuer", "subject", "description"};
@@ -1133,37 +1140,77 @@ static void create_fic(struct emu_request *req, struct emu_app *app,
     }
     cJSON_AddItemToArray(app->fics, fic);
     cJSON_AddNumberToObject(app->fic_created, id, (double)emu_now_ms());
-    reply_entity(req, 201, fic,
-                 "applications('x')/federatedIdentityCredentials/$entity");
+    {
+        char entity[192];
+
+        snprintf(entity, sizeof(entity), "%s/$entity", context);
+        reply_entity(req, 201, fic, entity);
+    }
+}
+
+static void patch_fic(struct emu_request *req, struct emu_app *app, cJSON *fic)
+{
+    cJSON *body = parse_body(req, true), *updated;
+    const cJSON *item;
+
+    if (!body)
+        return;
+    if (json_str(body, "name") &&
+        strcmp(json_str(body, "name"), json_str(fic, "name")) != 0) {
+        bad_request(req, "Property 'name' of resource "
+                         "'FederatedIdentityCredential' cannot be changed.");
+        cJSON_Delete(body);
+        return;
+    }
+    updated = cJSON_Duplicate(fic, true);
+    cJSON_ArrayForEach(item, body)
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(updated, item->string);
+        cJSON_AddItemToObject(updated, item->string,
+                              cJSON_Duplicate(item, true));
+    }
+    if (check_fic(req, app, updated, fic)) {
+        cJSON_ReplaceItemViaPointer(app->fics, fic, updated);
+        emu_reply_empty(req, 204);
+    } else {
+        cJSON_Delete(updated);
+    }
+    cJSON_Delete(body);
 }
 
 static void handle_fics(struct emu_request *req, const cJSON *claims,
                         struct emu_app *app, const struct gpath *gp)
 {
-    bool get = strcmp(req->method, "GET") == 0;
-    cJSON *body = NULL, *fic, *updated;
+    const char *m = req->method;
+    bool get = strcmp(m, "GET") == 0;
+    char context[128];
     const cJSON *created;
+    cJSON *body, *fic;
 
+    snprintf(context, sizeof(context),
+             "applications('%s')/federatedIdentityCredentials",
+             json_str(app->obj, "id"));
     if (!get && !can_write(claims, app->owners)) {
         denied(req);
         return;
     }
-    if (gp->n == 2) {
-        if (get) {
-            reply_page(req, cJSON_Duplicate(app->fics, true),
-                       "applications('x')/federatedIdentityCredentials",
-                       GRAPH_MAX_TOP, 0);
-        } else if (strcmp(req->method, "POST") == 0 &&
-                   (body = parse_body(req, true))) {
-            create_fic(req, app, body);
-        } else if (!body && strcmp(req->method, "POST") != 0) {
-            emu_graph_error(req, 405, "Request_BadRequest",
-                            "Specified HTTP method is not allowed for the "
-                            "request target.");
-        }
+    if (gp->n == 2 && get) {
+        reply_page(req, cJSON_Duplicate(app->fics, true), context,
+                   GRAPH_MAX_TOP, 0);
+        return;
+    }
+    if (gp->n == 2 && strcmp(m, "POST") == 0) {
+        body = parse_body(req, true);
+        if (body)
+            create_fic(req, app, body, context);
         cJSON_Delete(body);
         return;
     }
+    if (gp->n == 2) {
+        method_not_allowed(req);
+        return;
+    }
+    /* A new credential is not readable while it replicates. */
     fic = find_fic(app, gp->segs[2]);
     created =
         fic ? cJSON_GetObjectItem(app->fic_created, json_str(fic, "id")) : NULL;
@@ -1172,43 +1219,17 @@ static void handle_fics(struct emu_request *req, const cJSON *claims,
         return;
     }
     if (get) {
-        reply_entity(req, 200, fic,
-                     "applications('x')/federatedIdentityCredentials/$entity");
-    } else if (strcmp(req->method, "DELETE") == 0) {
+        strncat(context, "/$entity", sizeof(context) - strlen(context) - 1);
+        reply_entity(req, 200, fic, context);
+    } else if (strcmp(m, "DELETE") == 0) {
         cJSON_DeleteItemFromObjectCaseSensitive(app->fic_created,
                                                 json_str(fic, "id"));
         cJSON_Delete(cJSON_DetachItemViaPointer(app->fics, fic));
         emu_reply_empty(req, 204);
-    } else if (strcmp(req->method, "PATCH") == 0 &&
-               (body = parse_body(req, true))) {
-        const cJSON *item;
-
-        if (json_str(body, "name") &&
-            strcmp(json_str(body, "name"), json_str(fic, "name")) != 0) {
-            bad_request(req, "Property 'name' of resource "
-                             "'FederatedIdentityCredential' cannot be "
-                             "changed.");
-            cJSON_Delete(body);
-            return;
-        }
-        updated = cJSON_Duplicate(fic, true);
-        cJSON_ArrayForEach(item, body)
-        {
-            cJSON_DeleteItemFromObjectCaseSensitive(updated, item->string);
-            cJSON_AddItemToObject(updated, item->string,
-                                  cJSON_Duplicate(item, true));
-        }
-        if (check_fic(req, app, updated, fic)) {
-            cJSON_ReplaceItemViaPointer(app->fics, fic, updated);
-            emu_reply_empty(req, 204);
-        } else {
-            cJSON_Delete(updated);
-        }
-        cJSON_Delete(body);
-    } else if (!body) {
-        emu_graph_error(req, 405, "Request_BadRequest",
-                        "Specified HTTP method is not allowed for the "
-                        "request target.");
+    } else if (strcmp(m, "PATCH") == 0) {
+        patch_fic(req, app, fic);
+    } else {
+        method_not_allowed(req);
     }
 }
 
@@ -1256,25 +1277,21 @@ static void handle_app_item(struct emu_request *req, const cJSON *claims,
     }
     if (!(gp->n == 1 && strcmp(m, "PATCH") == 0) &&
         !(gp->n == 2 && strcmp(m, "POST") == 0)) {
-        emu_graph_error(req, 405, "Request_BadRequest",
-                        "Specified HTTP method is not allowed for the "
-                        "request target.");
+        method_not_allowed(req);
         return;
     }
     body = parse_body(req, gp->n == 1);
     if (!body)
         return;
     if (gp->n == 1 && strcmp(m, "PATCH") == 0) {
-        if (apply_app_props(req, app, body, false))
+        if (apply_app_props(req, app, body))
             emu_reply_empty(req, 204);
     } else if (gp->n == 2 && emu_strcaseeq(gp->segs[1], "addPassword")) {
         add_password(req, app->secrets, app->obj, body);
     } else if (gp->n == 2 && emu_strcaseeq(gp->segs[1], "removePassword")) {
         remove_password(req, app->secrets, app->obj, body);
     } else {
-        emu_graph_error(req, 405, "Request_BadRequest",
-                        "Specified HTTP method is not allowed for the "
-                        "request target.");
+        method_not_allowed(req);
     }
     cJSON_Delete(body);
 }
@@ -1408,9 +1425,7 @@ static void handle_sp_item(struct emu_request *req, const cJSON *claims,
                : NULL;
     if (!body) {
         if (strcmp(m, "PATCH") != 0 && strcmp(m, "POST") != 0)
-            emu_graph_error(req, 405, "Request_BadRequest",
-                            "Specified HTTP method is not allowed for the "
-                            "request target.");
+            method_not_allowed(req);
         return;
     }
     if (strcmp(m, "PATCH") == 0 && gp->n == 1) {
@@ -1448,9 +1463,7 @@ static void handle_sp_item(struct emu_request *req, const cJSON *claims,
     } else if (gp->n == 2 && emu_strcaseeq(gp->segs[1], "removePassword")) {
         remove_password(req, sp->secrets, sp->obj, body);
     } else {
-        emu_graph_error(req, 405, "Request_BadRequest",
-                        "Specified HTTP method is not allowed for the "
-                        "request target.");
+        method_not_allowed(req);
     }
     cJSON_Delete(body);
 }
@@ -1471,12 +1484,12 @@ static void list_deleted(struct emu_request *req, bool apps)
     if (apps) {
         for (app = emu.apps; app; app = app->next) {
             if (app->deleted_ms)
-                cJSON_AddItemToArray(items, cJSON_Duplicate(app->obj, true));
+                cJSON_AddItemReferenceToArray(items, app->obj);
         }
     } else {
         for (sp = emu.sps; sp; sp = sp->next) {
             if (sp->deleted_ms)
-                cJSON_AddItemToArray(items, cJSON_Duplicate(sp->obj, true));
+                cJSON_AddItemReferenceToArray(items, sp->obj);
         }
     }
     reply_page(req, items,
@@ -1562,9 +1575,7 @@ static void handle_deleted(struct emu_request *req, const cJSON *claims,
         cJSON_Delete(obj);
         return;
     }
-    emu_graph_error(req, 405, "Request_BadRequest",
-                    "Specified HTTP method is not allowed for the request "
-                    "target.");
+    method_not_allowed(req);
 }
 
 /* ---- dispatch ---- */
@@ -1590,9 +1601,7 @@ static void dispatch(struct emu_request *req, const cJSON *claims,
                 create_app(req, claims, body, NULL);
             cJSON_Delete(body);
         } else {
-            emu_graph_error(req, 405, "Request_BadRequest",
-                            "Specified HTTP method is not allowed for the "
-                            "request target.");
+            method_not_allowed(req);
         }
     } else if (apps) {
         handle_app_item(req, claims, gp);
@@ -1602,9 +1611,7 @@ static void dispatch(struct emu_request *req, const cJSON *claims,
         else if (strcmp(m, "POST") == 0)
             create_sp(req, claims);
         else
-            emu_graph_error(req, 405, "Request_BadRequest",
-                            "Specified HTTP method is not allowed for the "
-                            "request target.");
+            method_not_allowed(req);
     } else if (sps) {
         handle_sp_item(req, claims, gp);
     } else {

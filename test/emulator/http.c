@@ -15,7 +15,7 @@
 
 #include "azidt/log.h"
 
-/* Request bodies larger than this are answered with 413. */
+/* Request bodies larger than this get a 413 response. */
 #define MAX_BODY (1024 * 1024)
 
 const char *emu_service_name(enum emu_service service)
@@ -164,12 +164,22 @@ static void dispatch(struct emu_request *req)
             emu_admin_handle(req);
         pthread_mutex_unlock(&emu.lock);
     }
-    (void)known;
+    if (!known)
+        AZIDT_LOG_DEBUG("request for an unknown route", "service",
+                        emu_service_name(req->service), "route", req->route);
 
     if (req->service != EMU_ADMIN) {
         pthread_mutex_lock(&emu.lock);
         emu_call_record(req);
         pthread_mutex_unlock(&emu.lock);
+    }
+    if (azidt_log_enabled(AZIDT_LOG_DEBUG)) {
+        char status[8];
+
+        snprintf(status, sizeof(status), "%d", req->reset ? 0 : req->status);
+        AZIDT_LOG_DEBUG("request served", "service",
+                        emu_service_name(req->service), "route", req->route,
+                        "status", status, "fault", faulted ? "yes" : "no");
     }
 }
 

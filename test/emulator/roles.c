@@ -1,6 +1,6 @@
 /*
  * Built-in Azure role definitions. The GUIDs are the ones Azure uses in
- * every tenant; the permission lists are the published ones, shortened to
+ * every tenant. The permission lists are the published ones, shortened to
  * the actions that decide what the emulator authorises.
  */
 #include "emulator.h"

@@ -10,8 +10,6 @@
 
 #include "azidt/log.h"
 
-struct emu_state emu = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
 /* Append item to a singly linked list, so listings keep creation order
  * and paging offsets stay stable while objects are added. */
 #define APPEND(head, item)                                                     \

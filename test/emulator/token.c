@@ -106,8 +106,8 @@ static char *scope_audience(const char *resource)
         emu_strcaseeq(trimmed, PUBLIC_GRAPH))
         aud = emu_strdup(trimmed);
     else if (emu_strcaseeq(trimmed, emu.urls[EMU_ARM]) ||
-             strncasecmp(PUBLIC_ARM, trimmed, strlen(trimmed)) == 0 ||
-             strncasecmp(PUBLIC_ARM_CLASSIC, trimmed, strlen(trimmed)) == 0)
+             emu_strcaseeq(trimmed, "https://management.azure.com") ||
+             emu_strcaseeq(trimmed, "https://management.core.windows.net"))
         aud = emu_printf("%s/", trimmed);
     free(trimmed);
     return aud;
@@ -278,8 +278,8 @@ static void assertion_no_match(struct emu_request *req, int code,
     free(text);
 }
 
-/* Find the federated credential for iss/sub/aud; answers and returns NULL
- * when none matches. Issuer and subject compare exactly. */
+/* Find the federated credential for iss/sub/aud; sets the error response and
+ * returns NULL when none matches. Issuer and subject compare exactly. */
 static const cJSON *match_fic(struct emu_request *req,
                               const struct emu_app *app, const char *iss,
                               const char *sub, const cJSON *aud)
@@ -400,11 +400,13 @@ static void basic_credentials(struct emu_request *req, char **id, char **secret)
 
     if (!auth || strncasecmp(auth, "Basic ", 6) != 0)
         return;
+    /* RFC 6749 section 2.3.1: both parts are form-urlencoded before
+     * they are joined and base64-encoded. */
     user = MHD_basic_auth_get_username_password(req->conn, &pass);
     if (user && !*id)
-        *id = emu_strdup(user);
+        *id = emu_url_decode(user, strlen(user));
     if (pass && !*secret)
-        *secret = emu_strdup(pass);
+        *secret = emu_url_decode(pass, strlen(pass));
     MHD_free(user);
     if (pass) {
         OPENSSL_cleanse(pass, strlen(pass));
@@ -422,7 +424,8 @@ static void missing_param(struct emu_request *req, const char *name)
     free(text);
 }
 
-/* Resolve scope to an audience; answers and returns NULL on error. */
+/* Resolve scope to an audience; sets the error response and returns NULL on
+ * error. */
 static char *resolve_scope(struct emu_request *req, const char *scope)
 {
     size_t len = strlen(scope);
@@ -535,6 +538,12 @@ static void handle_token(struct emu_request *req, const char *tenant)
                           "principal in the tenant %s.",
                           client_id, emu.tenant);
         emu_token_error(req, 401, "invalid_client", 7000229, text);
+        goto out;
+    }
+    if (cJSON_IsFalse(cJSON_GetObjectItem(sp->obj, "accountEnabled"))) {
+        text = emu_printf("Application '%s'(%s) is disabled.", client_id,
+                          json_str(app->obj, "displayName"));
+        emu_token_error(req, 400, "unauthorized_client", 7000112, text);
         goto out;
     }
     reply_token(req, app, sp, aud, secret == NULL);

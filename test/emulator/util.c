@@ -12,6 +12,8 @@
 
 #include "azidt/clock.h"
 
+struct emu_state emu = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 int64_t emu_now_ms(void)
 {
     return azidt_clock_wall_ms() +
@@ -179,7 +181,7 @@ static int hex_value(char c)
     return -1;
 }
 
-static char *url_decode(const char *text, size_t len)
+char *emu_url_decode(const char *text, size_t len)
 {
     char *out = malloc(len + 1);
     size_t i, n = 0;
@@ -213,7 +215,7 @@ char *emu_form_value(const char *body, const char *name)
 
         if (len > name_len && strncmp(p, name, name_len) == 0 &&
             p[name_len] == '=')
-            return url_decode(p + name_len + 1, len - name_len - 1);
+            return emu_url_decode(p + name_len + 1, len - name_len - 1);
         p = end ? end + 1 : NULL;
     }
     return NULL;

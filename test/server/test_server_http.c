@@ -127,6 +127,7 @@ struct reply {
     char body[65536];
     size_t body_len;
     char allow[128];
+    char content_type[128];
     char serial[128];
     double seconds;
 };
@@ -194,11 +195,21 @@ static void read_serial(CURL *curl, struct reply *reply)
     }
 }
 
+static void read_content_type(CURL *curl, struct reply *reply)
+{
+    const char *type = NULL;
+
+    if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK &&
+        type)
+        snprintf(reply->content_type, sizeof(reply->content_type), "%s", type);
+}
+
 static void perform(CURL *curl, struct reply *reply)
 {
     reply->result = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
     curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME, &reply->seconds);
+    read_content_type(curl, reply);
     read_serial(curl, reply);
     curl_easy_cleanup(curl);
 }
@@ -254,6 +265,31 @@ static bool log_contains(const char *needle)
     found = strstr(text, needle) != NULL;
     free(text);
     return found;
+}
+
+/* Return the value of the sample line "series value" in text, or -1 when
+ * no line starts with series. */
+static long metric_value(const char *text, const char *series)
+{
+    size_t len = strlen(series);
+
+    for (const char *at = strstr(text, series); at;
+         at = strstr(at + 1, series)) {
+        if ((at == text || at[-1] == '\n') && at[len] == ' ')
+            return strtol(at + len + 1, NULL, 10);
+    }
+    return -1;
+}
+
+static long admission_count(const char *text, const char *route,
+                            const char *decision)
+{
+    char series[200];
+
+    snprintf(series, sizeof(series),
+             "azidt_admission_requests_total{route=\"%s\",decision=\"%s\"}",
+             route, decision);
+    return metric_value(text, series);
 }
 
 static void sleep_ms(long ms)
@@ -663,6 +699,85 @@ START_TEST(http_log_names_request)
 }
 END_TEST
 
+/* ---- metrics ------------------------------------------------------------ */
+
+START_TEST(http_metrics_counts_reviews)
+{
+    static const char *const routes[] = {"/mutate/azureidentityterminators",
+                                         "/validate/azureidentityterminators",
+                                         "/mutate/pods", "/validate/pods"};
+    struct reply reply;
+
+    get("/metrics", &reply);
+    ck_assert_int_eq(reply.status, 200);
+    ck_assert_str_eq(reply.content_type,
+                     "text/plain; version=0.0.4; charset=utf-8");
+    /* The earlier tests sent one allowed pod review, one denied and one
+     * dry-run allowed AzureIdentityTerminator review, one mutation and a
+     * series of malformed pod requests. */
+    ck_assert_int_eq(admission_count(reply.body, "/validate/pods", "allowed"),
+                     1);
+    ck_assert_int_ge(admission_count(reply.body, "/validate/pods", "error"), 5);
+    ck_assert_int_eq(admission_count(reply.body,
+                                     "/validate/azureidentityterminators",
+                                     "denied"),
+                     1);
+    ck_assert_int_ge(admission_count(reply.body,
+                                     "/validate/azureidentityterminators",
+                                     "allowed"),
+                     1);
+    ck_assert_int_eq(admission_count(reply.body,
+                                     "/mutate/azureidentityterminators",
+                                     "allowed"),
+                     1);
+    /* Each route's histogram counts the same requests as its counters. */
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        char series[200];
+        long total = admission_count(reply.body, routes[i], "allowed") +
+                     admission_count(reply.body, routes[i], "denied") +
+                     admission_count(reply.body, routes[i], "error");
+
+        snprintf(series, sizeof(series),
+                 "azidt_admission_duration_seconds_count{route=\"%s\"}",
+                 routes[i]);
+        ck_assert_int_eq(metric_value(reply.body, series), total);
+    }
+    ck_assert_ptr_nonnull(strstr(reply.body, "\nazidt_build_info{version="));
+}
+END_TEST
+
+START_TEST(http_metrics_no_request_values)
+{
+    static const char *const values[] = {"PLANTED-SECRET-7f3a",
+                                         "uid-pod-1",
+                                         "uid-worker-1",
+                                         "azure-kv-access-test",
+                                         "my-namespace",
+                                         "azure-kv-pods",
+                                         "alice",
+                                         "bob",
+                                         "/mutate/secrets"};
+    struct reply reply;
+
+    get("/metrics", &reply);
+    ck_assert_int_eq(reply.status, 200);
+    ck_assert_uint_lt(reply.body_len, sizeof(reply.body) - 1);
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+        ck_assert_msg(!strstr(reply.body, values[i]),
+                      "/metrics contains the request value %s", values[i]);
+}
+END_TEST
+
+START_TEST(http_metrics_post_405)
+{
+    struct reply reply;
+
+    post_json("/metrics", "{}", &reply);
+    ck_assert_int_eq(reply.status, 405);
+    ck_assert_str_eq(reply.allow, "GET, HEAD");
+}
+END_TEST
+
 /* ---- certificate reload ------------------------------------------------- */
 
 static void wait_for_serial(const char *serial, struct reply *reply)
@@ -706,6 +821,25 @@ START_TEST(http_reload_keeps_cert_on_mismatch)
     ck_assert_int_eq(reply.status, 200);
     /* Restore a matching pair for the tests that follow. */
     replace_file("b.key", "served.key");
+}
+END_TEST
+
+START_TEST(http_metrics_count_reloads)
+{
+    struct reply reply;
+
+    /* The reload tests loaded pair b and rejected key a with
+     * certificate b. */
+    get("/metrics", &reply);
+    ck_assert_int_eq(reply.status, 200);
+    ck_assert_int_ge(
+        metric_value(reply.body,
+                     "azidt_certificate_reloads_total{result=\"success\"}"),
+        1);
+    ck_assert_int_ge(
+        metric_value(reply.body,
+                     "azidt_certificate_reloads_total{result=\"failure\"}"),
+        1);
 }
 END_TEST
 
@@ -836,8 +970,12 @@ int main(int argc, char **argv)
     tcase_add_test(tc, http_mutate_adds_patch);
     tcase_add_test(tc, http_pod_review_allowed);
     tcase_add_test(tc, http_log_names_request);
+    tcase_add_test(tc, http_metrics_counts_reviews);
+    tcase_add_test(tc, http_metrics_no_request_values);
+    tcase_add_test(tc, http_metrics_post_405);
     tcase_add_test(tc, http_reload_serves_new_cert);
     tcase_add_test(tc, http_reload_keeps_cert_on_mismatch);
+    tcase_add_test(tc, http_metrics_count_reloads);
     tcase_add_test(tc, http_sigterm_drains);
     suite_add_tcase(suite, tc);
 

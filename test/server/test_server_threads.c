@@ -22,6 +22,7 @@
 
 #include "azidt/clock.h"
 #include "azidt/config.h"
+#include "azidt/metrics.h"
 #include "azidt/server.h"
 #include "azidt/tls_store.h"
 
@@ -121,7 +122,7 @@ static int wait_slow_running(int count)
 struct reply {
     long status;
     CURLcode result;
-    char body[8192];
+    char body[65536]; /* room for the whole /metrics output */
     size_t body_len;
     double seconds;
 };
@@ -168,6 +169,29 @@ static void post_review(const char *path, const char *uid, const char *group,
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
     curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME, &reply->seconds);
     curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+}
+
+/* GET path on a new connection. */
+static void get_path(const char *path, struct reply *reply)
+{
+    CURL *curl = curl_easy_init();
+    char url[256];
+    char ca[256];
+
+    memset(reply, 0, sizeof(*reply));
+    snprintf(url, sizeof(url), "%s%s", base_url, path);
+    snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, reply);
+    reply->result = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply->status);
+    curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME, &reply->seconds);
     curl_easy_cleanup(curl);
 }
 
@@ -350,6 +374,45 @@ START_TEST(threads_full_pool_denies_at_once)
 }
 END_TEST
 
+/* /metrics is served inline, so a scrape gets its response while every
+ * worker is held, and it reports the full pool and the rejection. */
+START_TEST(threads_metrics_while_pool_full)
+{
+    struct slow_call calls[SLOW_REQUESTS];
+    struct reply reply;
+    char line[64];
+
+    azidt_metrics_reset();
+    start_server();
+    start_slow_calls(calls, SLOW_REQUESTS);
+    ck_assert_int_eq(wait_slow_running(SLOW_WORKERS), SLOW_WORKERS);
+    usleep(300000);
+    post_review("/slow?timeout=20s", "one-too-many", "azidterminator.io",
+                "AzureIdentityTerminator", &reply);
+    ck_assert_ptr_nonnull(strstr(reply.body, "\"code\":429"));
+
+    get_path("/metrics", &reply);
+    ck_assert_int_eq(reply.status, 200);
+    ck_assert_msg(reply.seconds < 0.5, "scrape took %.3f s", reply.seconds);
+    snprintf(line, sizeof(line), "\nazidt_worker_pool_busy %d\n", SLOW_WORKERS);
+    ck_assert_msg(strstr(reply.body, line), "missing %s", line);
+    snprintf(line, sizeof(line), "\nazidt_worker_queue_depth %d\n", SLOW_QUEUE);
+    ck_assert_msg(strstr(reply.body, line), "missing %s", line);
+    ck_assert_ptr_nonnull(
+        strstr(reply.body, "\nazidt_worker_rejections_total 1\n"));
+    ck_assert_ptr_nonnull(strstr(reply.body,
+                                 "\nazidt_admission_requests_total{route="
+                                 "\"other\",decision=\"error\"} 1\n"));
+
+    set_gate(true);
+    for (int i = 0; i < SLOW_REQUESTS; i++) {
+        pthread_join(calls[i].thread, NULL);
+        ck_assert_int_eq(calls[i].reply.status, 200);
+    }
+    stop_server();
+}
+END_TEST
+
 static void *open_gate_later(void *arg)
 {
     (void)arg;
@@ -412,6 +475,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, setup, teardown);
     tcase_add_test(tc, threads_fast_requests_not_starved);
     tcase_add_test(tc, threads_full_pool_denies_at_once);
+    tcase_add_test(tc, threads_metrics_while_pool_full);
     tcase_add_test(tc, threads_shutdown_waits_for_suspended);
     suite_add_tcase(suite, tc);
     runner = srunner_create(suite);

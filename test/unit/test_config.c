@@ -45,6 +45,7 @@ START_TEST(config_defaults)
     ck_assert_int_eq(cfg.server.default_timeout_ms, 10000);
     ck_assert_int_eq(cfg.server.tls_min_version, 12);
     ck_assert_int_eq(cfg.log_level, AZIDT_LOG_INFO);
+    ck_assert_int_eq(cfg.pods.not_ready, AZIDT_NOT_READY_PODS_DENY);
     ck_assert(!cfg.show_help);
     azidt_config_free(&cfg);
 }
@@ -52,11 +53,15 @@ END_TEST
 
 START_TEST(config_env_sets_values)
 {
-    static const char *const env[] = {
-        "AZIDT_LISTEN_ADDRESS=127.0.0.1", "AZIDT_PORT=9443",
-        "AZIDT_MAX_BODY_BYTES=64Ki",      "AZIDT_DEFAULT_TIMEOUT=1500ms",
-        "AZIDT_LOG_LEVEL=debug",          "AZIDT_SLOW_WORKERS=3",
-        "AZIDT_TLS_MIN_VERSION=1.3",      NULL};
+    static const char *const env[] = {"AZIDT_LISTEN_ADDRESS=127.0.0.1",
+                                      "AZIDT_PORT=9443",
+                                      "AZIDT_MAX_BODY_BYTES=64Ki",
+                                      "AZIDT_DEFAULT_TIMEOUT=1500ms",
+                                      "AZIDT_LOG_LEVEL=debug",
+                                      "AZIDT_SLOW_WORKERS=3",
+                                      "AZIDT_TLS_MIN_VERSION=1.3",
+                                      "AZIDT_NOT_READY_PODS=warn",
+                                      NULL};
     struct azidt_config cfg;
     char *argv[] = {"azidt-webhook", NULL};
     char err[512];
@@ -69,19 +74,26 @@ START_TEST(config_env_sets_values)
     ck_assert_int_eq(cfg.log_level, AZIDT_LOG_DEBUG);
     ck_assert_uint_eq(cfg.server.slow_workers, 3);
     ck_assert_int_eq(cfg.server.tls_min_version, 13);
+    ck_assert_int_eq(cfg.pods.not_ready, AZIDT_NOT_READY_PODS_WARN);
     azidt_config_free(&cfg);
 }
 END_TEST
 
 START_TEST(config_flag_overrides_env)
 {
-    static const char *const env[] = {"AZIDT_PORT=9443", NULL};
+    static const char *const env[] = {"AZIDT_PORT=9443",
+                                      "AZIDT_NOT_READY_PODS=warn", NULL};
     struct azidt_config cfg;
-    char *argv[] = {"azidt-webhook", "--port", "10443",
-                    "--tls-cert-file=/tmp/a.crt", NULL};
+    char *argv[] = {"azidt-webhook",
+                    "--port",
+                    "10443",
+                    "--tls-cert-file=/tmp/a.crt",
+                    "--not-ready-pods=deny",
+                    NULL};
     char err[512];
 
     ck_assert_int_eq(parse(&cfg, env, argv, err, sizeof(err)), AZIDT_OK);
+    ck_assert_int_eq(cfg.pods.not_ready, AZIDT_NOT_READY_PODS_DENY);
     ck_assert_uint_eq(cfg.server.port, 10443);
     ck_assert_str_eq(cfg.server.tls_cert_file, "/tmp/a.crt");
     azidt_config_free(&cfg);
@@ -119,6 +131,8 @@ static const struct {
     {NULL, "--listen-address=", "non-empty"},
     {NULL, "stray", "unexpected argument"},
     {NULL, "--port", "missing value"},
+    {NULL, "--not-ready-pods=allow", "deny or warn"},
+    {"AZIDT_NOT_READY_PODS=Warn", NULL, "AZIDT_NOT_READY_PODS"},
 };
 
 START_TEST(config_rejects_bad_value)
@@ -220,6 +234,8 @@ START_TEST(config_help_names_each_setting)
         "AZIDT_LOG_LEVEL",
         "--slow-workers COUNT",
         "Default: 6Mi.",
+        "--not-ready-pods deny|warn",
+        "AZIDT_NOT_READY_PODS",
     };
     char *text = NULL;
     size_t len = 0;
