@@ -157,13 +157,14 @@ render() {
 }
 
 # The chart's settings in each variant the cases render and apply.
-variants=(defaults no_cert_manager workload_identity own_issuer)
+variants=(defaults no_cert_manager workload_identity own_issuer service_monitor)
 variant_args() {
     case "$1" in
     defaults) ;;
     no_cert_manager) echo "--set certManager.enabled=false --set-file tls.caBundle=$ca_file" ;;
     workload_identity) echo "--set azure.credential=workloadIdentity --set azure.tenantId=contoso.onmicrosoft.com --set azure.caBundleConfigMap.name=corporate-ca --set webhook.clusterId=aks-west-1" ;;
     own_issuer) echo "--set certManager.issuerRef.kind=ClusterIssuer --set certManager.issuerRef.name=corporate --set certManager.issuerRef.group=cert-manager.io" ;;
+    service_monitor) echo "--set metrics.serviceMonitor.enabled=true --set metrics.serviceMonitor.labels.release=prometheus" ;;
     esac
 }
 
@@ -201,7 +202,7 @@ case_template_variants() {
     done
 }
 
-case_template_cert_manager_objects() {
+case_template_optional_objects() {
     run cat "$rendered/defaults.yaml"
     expect_output "kind: Certificate" &&
         expect_output "cert-manager.io/inject-ca-from: $namespace/$release-serving" &&
@@ -209,6 +210,10 @@ case_template_cert_manager_objects() {
     run cat "$rendered/no_cert_manager.yaml"
     expect_no_output "cert-manager.io" &&
         expect_output "caBundle: \"$(base64 -w0 "$ca_file")\"" || return 1
+    expect_no_output "kind: ServiceMonitor" || return 1
+    run cat "$rendered/service_monitor.yaml"
+    expect_output "kind: ServiceMonitor" && expect_output "release: prometheus" ||
+        return 1
     # With an issuer of the user's, the chart makes no CA of its own.
     run cat "$rendered/own_issuer.yaml"
     expect_output "name: corporate" &&
@@ -380,7 +385,7 @@ case_install_notes() {
     expect_success &&
         expect_no_output "WARNING" &&
         expect_output "subject:  $service_account" &&
-        expect_output "kubectl create secret tls $release-tls"
+        expect_output "kubectl create secret generic $release-tls"
 }
 
 # can_i EXPECTED VERB RESOURCE [ARGS...]: what the webhook's ServiceAccount
@@ -664,7 +669,7 @@ all_cases=(
     generated_files_current
     lint
     template_variants
-    template_cert_manager_objects
+    template_optional_objects
     template_missing_ca_bundle_rejected
     template_invalid_values_rejected
     dry_run_variants
@@ -683,12 +688,14 @@ all_cases=(
 "$repo/test/cluster/up.sh" "$work" || die "the control plane did not start"
 # shellcheck source=/dev/null
 . "$work/env"
-kubectl apply -f "$repo/test/crds/cert-manager/cert-manager.io.yaml" >/dev/null &&
+kubectl apply -f "$repo/test/crds/cert-manager/cert-manager.io.yaml" \
+    -f "$repo/test/crds/prometheus-operator/monitoring.coreos.com.yaml" >/dev/null &&
     kubectl wait --for condition=established --timeout=60s \
-        crd/issuers.cert-manager.io crd/certificates.cert-manager.io >/dev/null &&
-    wait_until 30 "discovery of the cert-manager CRDs" \
-        kubectl get certificates.cert-manager.io,issuers.cert-manager.io -A ||
-    die "installing the cert-manager CRDs failed"
+        crd/issuers.cert-manager.io crd/certificates.cert-manager.io \
+        crd/servicemonitors.monitoring.coreos.com >/dev/null &&
+    wait_until 30 "discovery of the cert-manager and ServiceMonitor CRDs" \
+        kubectl get certificates.cert-manager.io,issuers.cert-manager.io,servicemonitors.monitoring.coreos.com -A ||
+    die "installing the cert-manager and ServiceMonitor CRDs failed"
 # The release namespace enforces the restricted Pod Security Standard, as
 # a hardened cluster would; a server dry run of a violating Deployment
 # prints a warning.
