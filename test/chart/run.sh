@@ -608,6 +608,40 @@ start_chart_webhook() {
     expect_success
 }
 
+# create_pod_until WANT NAMESPACE NAME LABELS: create a pod, retrying for
+# up to 15 s while the outcome is not WANT (created or denied), because the
+# webhook's caches follow the watches a moment behind the apiserver.
+create_pod_until() {
+    local want=$1 deadline=$((SECONDS + 15))
+    while :; do
+        run kubectl run "$3" -n "$2" --image=registry.k8s.io/pause:3.10 \
+            --restart=Never --labels="$4"
+        [[ $want == created && $last_rc == 0 ]] && return 0
+        [[ $want == denied && $last_rc != 0 ]] && return 0
+        ((SECONDS < deadline)) || return 1
+        sleep 0.5
+    done
+}
+
+# expect_pod_admission: pod admission works from the caches that the
+# webhook fills through watches with the chart's RBAC. A pod naming the
+# example identity gets its aadpodidbinding label, and a pod in another
+# namespace that sets that label itself is denied.
+expect_pod_admission() {
+    local suffix=$RANDOM
+    create_pod_until created "$example_namespace" "identity-pod-$suffix" \
+        azidterminator.io/identity=azure-kv-access-test ||
+        fail "the pod naming the example identity was not created" || return 1
+    run kubectl get pod "identity-pod-$suffix" -n "$example_namespace" \
+        -o 'jsonpath={.metadata.labels.aadpodidbinding}'
+    expect_success && expect_output "azure-kv-pods" || return 1
+    kubectl create namespace other-team >/dev/null 2>&1
+    create_pod_until denied other-team "borrower-$suffix" aadpodidbinding=azure-kv-pods ||
+        fail "the pod borrowing another namespace's binding was admitted" ||
+        return 1
+    expect_output 'admission webhook "pods.validate.azidterminator.io" denied the request'
+}
+
 # expect_example_provisioned: the example identity becomes Ready with its
 # Secret, AzureIdentity and AzureIdentityBinding, and is deleted again,
 # with no request of the webhook forbidden by RBAC.
@@ -631,6 +665,7 @@ expect_example_provisioned() {
     run kubectl get lease azure-identity-terminator -n "$namespace" \
         -o 'jsonpath={.spec.holderIdentity}'
     expect_success && expect_output "webhook-0" || return 1
+    expect_pod_admission || return 1
     run kubectl delete -f "$example" --timeout=60s
     expect_success || return 1
     run kubectl get secret,azureidentity,azureidentitybinding -n "$example_namespace" \
