@@ -61,4 +61,11 @@ const char *azidt_owned_controller_name(const cJSON *object);
  * AzureIdentityTerminator with uid. */
 bool azidt_owned_is_owned_by(const cJSON *object, const char *uid);
 
+/* Return true when object's controller owner reference names the
+ * AzureIdentityTerminator owner_name but not uid: an earlier object of that
+ * name, which no longer exists because a name belongs to one object at a
+ * time. The garbage collector removes such an object eventually. */
+bool azidt_owned_is_left_by_previous(const cJSON *object,
+                                     const char *owner_name, const char *uid);
+
 #endif

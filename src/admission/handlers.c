@@ -217,12 +217,15 @@ static void provision_identity(const struct azidt_handler_ctx *hctx,
         AZIDT_LOG_WARN("denied: Azure provisioning failed", "uid", req->uid,
                        "namespace", req->namespace_, "name", req->name,
                        "elapsed_ms", elapsed, "error", err);
+        /* The Azure client already says when retrying may help; say it
+         * once. */
         azidt_admission_deny(
             resp, code, "AzureIdentityTerminator %s/%s was not created: %s%s",
             req->namespace_, req->name, err,
-            code == 503 ? " (Azure was slow or unavailable: retrying the "
-                          "request may succeed)"
-                        : "");
+            code == 503 && !strstr(err, "retrying")
+                ? " (Azure was slow or unavailable: retrying the request may "
+                  "succeed)"
+                : "");
     } else {
         AZIDT_LOG_INFO("provisioned Azure identity", "uid", req->uid,
                        "namespace", req->namespace_, "name", req->name,

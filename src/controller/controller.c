@@ -333,6 +333,69 @@ static void on_change(enum azidt_kube_event_type type, const char *ns,
     controller_enqueue(ctrl, key, 0);
 }
 
+/* Owned objects: the record is the name of the controlling
+ * AzureIdentityTerminator, or nothing for an object without one. */
+static void *project_owner(const cJSON *object, void *ctx)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
+    const cJSON *ref;
+
+    (void)ctx;
+    cJSON_ArrayForEach(
+        ref, cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences"))
+    {
+        const char *kind =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "kind"));
+        const char *name =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "name"));
+
+        if (kind && name && strcmp(kind, AZIDT_KIND) == 0 &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
+            return strdup(name);
+    }
+    return NULL;
+}
+
+/* An owned object went (deleted by hand, or by its owner's cleanup):
+ * reconcile the owner now rather than at the next resync. */
+static void on_owned_change(enum azidt_kube_event_type type, const char *ns,
+                            const char *name, const void *old_record,
+                            const void *new_record, void *ctx)
+{
+    struct azidt_controller *ctrl = ctx;
+    char key[512];
+
+    (void)name;
+    (void)new_record;
+    if (type != AZIDT_KUBE_DELETED || !old_record)
+        return;
+    snprintf(key, sizeof(key), "%s/%s", ns, (const char *)old_record);
+    controller_enqueue(ctrl, key, 0);
+}
+
+/* NOTE: the Secret watch receives each Secret whole, data included. The
+ * projection keeps only the owner's name, but the parsed response is freed
+ * without being wiped; a metadata-only watch would avoid that. */
+static azidt_err new_owned_caches(struct azidt_controller *ctrl)
+{
+    const struct azidt_kube_resource *kinds[] = {
+        &azidt_res_secrets, &azidt_res_identities, &azidt_res_bindings};
+    struct azidt_kube_cache_options opts = {0};
+    azidt_err rc = AZIDT_OK;
+
+    opts.watch.label_selector =
+        AZIDT_MANAGED_BY_LABEL "=" AZIDT_MANAGED_BY_VALUE;
+    opts.project = project_owner;
+    opts.free_record = free;
+    opts.change_cb = on_owned_change;
+    opts.ctx = ctrl;
+    for (size_t i = 0; !rc && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        opts.watch.resource = kinds[i];
+        rc = azidt_kube_cache_new(&opts, &ctrl->owned[i]);
+    }
+    return rc;
+}
+
 azidt_err azidt_controller_new(struct azidt_kube_client *kube,
                                struct azidt_provisioner *prov,
                                const struct azidt_controller_config *cfg,
@@ -365,6 +428,8 @@ azidt_err azidt_controller_new(struct azidt_kube_client *kube,
     opts.change_cb = on_change;
     opts.ctx = ctrl;
     rc = azidt_kube_cache_new(&opts, &ctrl->cache);
+    if (!rc)
+        rc = new_owned_caches(ctrl);
     if (rc || !ctrl->instance) {
         azidt_controller_free(ctrl);
         return rc ? rc : AZIDT_ERR_NOMEM;
@@ -377,6 +442,9 @@ azidt_err azidt_controller_start(struct azidt_controller *ctrl)
 {
     azidt_err rc = azidt_kube_cache_start(ctrl->cache, ctrl->kube);
 
+    for (size_t i = 0; !rc && i < sizeof(ctrl->owned) / sizeof(ctrl->owned[0]);
+         i++)
+        rc = azidt_kube_cache_start(ctrl->owned[i], ctrl->kube);
     if (rc)
         return rc;
     ctrl->workers = calloc(ctrl->cfg.workers, sizeof(*ctrl->workers));
@@ -429,6 +497,8 @@ void azidt_controller_free(struct azidt_controller *ctrl)
         pthread_join(ctrl->workers[i], NULL);
     if (ctrl->sweeper_started)
         pthread_join(ctrl->sweeper, NULL);
+    for (size_t i = 0; i < sizeof(ctrl->owned) / sizeof(ctrl->owned[0]); i++)
+        azidt_kube_cache_free(ctrl->owned[i]);
     azidt_kube_cache_free(ctrl->cache);
     for (size_t i = 0; i < ctrl->queue_len; i++)
         free(ctrl->queue[i].key);

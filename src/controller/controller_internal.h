@@ -36,6 +36,10 @@ struct azidt_controller {
     struct azidt_kube_client *kube;
     struct azidt_provisioner *prov;
     struct azidt_kube_cache *cache;
+    /* Caches of the Secrets, AzureIdentities and bindings this product
+     * made, so that one deleted by hand is recreated at once. Each record
+     * is the name of the owning AzureIdentityTerminator. */
+    struct azidt_kube_cache *owned[3];
 
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -70,6 +74,17 @@ void controller_reconcile(struct azidt_controller *ctrl, const char *key,
 
 /* Remove orphaned applications once (sweep.c). */
 void controller_sweep_once(struct azidt_controller *ctrl);
+
+/* Delete object (a KIND such as "Secret" named spec->identity_name), left
+ * by an earlier AzureIdentityTerminator of the same name, so it can be
+ * made again for this one. An object already gone counts as deleted.
+ * Fills err on failure (reconcile.c). */
+azidt_err controller_delete_previous(struct azidt_controller *ctrl,
+                                     const struct azidt_kube_resource *res,
+                                     const char *kind,
+                                     const struct azidt_identity_spec *spec,
+                                     const cJSON *object, int64_t deadline_ms,
+                                     char *err, size_t errlen);
 
 /* Post an Event about the AzureIdentityTerminator object; failures are
  * logged only. */

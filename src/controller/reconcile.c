@@ -190,6 +190,38 @@ static void write_status(struct azidt_controller *ctrl, const cJSON *object,
 
 /* --- AzureIdentity and AzureIdentityBinding ----------------------------- */
 
+azidt_err controller_delete_previous(struct azidt_controller *ctrl,
+                                     const struct azidt_kube_resource *res,
+                                     const char *kind,
+                                     const struct azidt_identity_spec *spec,
+                                     const cJSON *object, int64_t deadline_ms,
+                                     char *err, size_t errlen)
+{
+    struct azidt_kube_response resp = {0};
+    azidt_err rc;
+
+    rc = azidt_kube_delete(ctrl->kube, res, spec->namespace_,
+                           spec->identity_name,
+                           &(struct azidt_kube_write_options){
+                               .precondition_uid = meta_string(object, "uid")},
+                           deadline_ms, &resp);
+    if (rc == AZIDT_ERR_NOT_FOUND)
+        rc = AZIDT_OK;
+    if (rc)
+        snprintf(err, errlen,
+                 "failed to delete %s %s/%s left by an earlier "
+                 "AzureIdentityTerminator of this name: %s",
+                 kind, spec->namespace_, spec->identity_name,
+                 resp.message ? resp.message : "unknown error");
+    else
+        AZIDT_LOG_INFO("deleted object left by an earlier "
+                       "AzureIdentityTerminator of this name",
+                       "kind", kind, "namespace", spec->namespace_, "name",
+                       spec->identity_name);
+    azidt_kube_response_clear(&resp);
+    return rc;
+}
+
 /* Create want, or bring an existing object we own to want's spec. */
 static azidt_err ensure_owned(struct azidt_controller *ctrl,
                               const struct azidt_kube_resource *res,
@@ -205,6 +237,14 @@ static azidt_err ensure_owned(struct azidt_controller *ctrl,
 
     rc = azidt_kube_get(ctrl->kube, res, spec->namespace_, spec->identity_name,
                         deadline_ms, &resp);
+    if (rc == AZIDT_OK &&
+        azidt_owned_is_left_by_previous(resp.body, spec->name, spec->uid)) {
+        rc = controller_delete_previous(ctrl, res, kind, spec, resp.body,
+                                        deadline_ms, err, errlen);
+        if (rc)
+            goto out;
+        rc = AZIDT_ERR_NOT_FOUND;
+    }
     if (rc == AZIDT_ERR_NOT_FOUND) {
         azidt_kube_response_clear(&resp);
         rc = azidt_kube_create(ctrl->kube, res, spec->namespace_, want, NULL,

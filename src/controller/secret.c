@@ -343,6 +343,16 @@ azidt_err controller_ensure_secret(struct azidt_controller *ctrl,
     memset(state, 0, sizeof(*state));
     rc = azidt_kube_get(ctrl->kube, &azidt_res_secrets, spec->namespace_,
                         spec->identity_name, deadline_ms, &resp);
+    if (rc == AZIDT_OK &&
+        azidt_owned_is_left_by_previous(resp.body, spec->name, spec->uid)) {
+        /* The stray password removal below revokes its client secret. */
+        rc =
+            controller_delete_previous(ctrl, &azidt_res_secrets, "Secret", spec,
+                                       resp.body, deadline_ms, err, errlen);
+        if (rc)
+            goto out;
+        rc = AZIDT_ERR_NOT_FOUND;
+    }
     if (rc == AZIDT_ERR_NOT_FOUND) {
         remove_stray_passwords(ctrl, azure, NULL, NULL, deadline_ms);
         rc = write_new_secret(ctrl, spec, azure, NULL, deadline_ms, state, err,

@@ -228,3 +228,27 @@ const char *azidt_owned_controller_name(const cJSON *object)
     }
     return NULL;
 }
+
+bool azidt_owned_is_left_by_previous(const cJSON *object,
+                                     const char *owner_name, const char *uid)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
+    const cJSON *refs =
+        cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
+    const cJSON *ref;
+
+    cJSON_ArrayForEach(ref, refs)
+    {
+        const char *kind =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "kind"));
+        const char *name =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "name"));
+        const char *ref_uid =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "uid"));
+
+        if (kind && name && ref_uid && strcmp(kind, AZIDT_KIND) == 0 &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
+            return strcmp(name, owner_name) == 0 && strcmp(ref_uid, uid) != 0;
+    }
+    return false;
+}

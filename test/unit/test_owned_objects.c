@@ -1,4 +1,5 @@
 #include <check.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,41 @@ START_TEST(secret_owner_reference)
 }
 END_TEST
 
+/* Owner references: (owner name, owner uid, expected result). */
+static const struct {
+    const char *name;
+    const char *uid;
+    bool left_by_previous;
+} previous_cases[] = {
+    {"azure-kv-access-test", "3f1c2a9e-1111-2222-3333-444455556666", false},
+    {"azure-kv-access-test", "earlier-uid", true},
+    {"another-terminator", "earlier-uid", false},
+};
+
+START_TEST(left_by_previous_owner)
+{
+    struct azidt_owner earlier = owner;
+    cJSON *binding;
+
+    earlier.name = previous_cases[_i].name;
+    earlier.uid = previous_cases[_i].uid;
+    binding = azidt_owned_binding(&earlier, "azure-kv-access-test", "pods");
+    ck_assert_ptr_nonnull(binding);
+    ck_assert(azidt_owned_is_left_by_previous(binding, owner.name, owner.uid) ==
+              previous_cases[_i].left_by_previous);
+    cJSON_Delete(binding);
+}
+END_TEST
+
+START_TEST(left_by_previous_needs_owner)
+{
+    cJSON *object = cJSON_Parse("{\"metadata\":{\"name\":\"x\"}}");
+
+    ck_assert(!azidt_owned_is_left_by_previous(object, owner.name, owner.uid));
+    cJSON_Delete(object);
+}
+END_TEST
+
 START_TEST(identity_fields)
 {
     cJSON *identity = azidt_owned_azure_identity(&owner, "azure-kv-access-test",
@@ -110,6 +146,9 @@ int main(void)
 
     tcase_add_test(tc, secret_encodes_value);
     tcase_add_test(tc, secret_owner_reference);
+    tcase_add_loop_test(tc, left_by_previous_owner, 0,
+                        sizeof(previous_cases) / sizeof(previous_cases[0]));
+    tcase_add_test(tc, left_by_previous_needs_owner);
     tcase_add_test(tc, identity_fields);
     tcase_add_test(tc, binding_fields);
     suite_add_tcase(suite, tc);
