@@ -5,7 +5,7 @@ BUILD ?= build
 BUILD_SAN ?= build-san
 MESON_SETUP_FLAGS ?= --werror
 
-.PHONY: all deps build build-san k8s test test-unit test-e2e test-san demo demo-down format format-check clean
+.PHONY: all deps build build-san k8s helm deploy-manifests test test-unit test-e2e test-san demo demo-down format format-check clean
 
 all: build
 
@@ -30,10 +30,20 @@ build-san: deps $(BUILD_SAN)/build.ninja
 k8s:
 	./test/k8s/build.sh
 
+# helm for the chart tests, built from test/helm/go.mod. A no-op unless
+# test/helm/go.sum changed.
+helm:
+	./test/helm/build.sh
+
+# Regenerate the chart's CRD and webhook template and manifests/deploy/
+# from their sources in manifests/.
+deploy-manifests: helm
+	./scripts/generate-deploy.sh
+
 # Every suite in the normal build, then the unit and emulator suites under
 # AddressSanitizer and UndefinedBehaviorSanitizer. Both runs always finish,
 # and the last line counts the tests of both.
-test: format-check build build-san k8s
+test: format-check build build-san k8s helm
 	@status=0; \
 	meson test -C $(BUILD) --print-errorlogs || status=1; \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -46,7 +56,7 @@ test: format-check build build-san k8s
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
-test-e2e: build k8s
+test-e2e: build k8s helm
 	meson test -C $(BUILD) --suite e2e --print-errorlogs
 
 # The local control plane, the Azure emulator and the webhook on 127.0.0.1

@@ -85,6 +85,14 @@ azidt_err azidt_azure_http_new(const char *ca_file,
 void azidt_azure_http_free(struct azidt_azure_http *http);
 
 /*
+ * Make every call on http, in flight or later, fail at once with
+ * AZIDT_ERR_UNAVAILABLE: transfers abort, retry waits end. Called at
+ * shutdown so that background work stops within about 100 ms instead of
+ * retrying until its deadline. Cannot be undone. Thread-safe.
+ */
+void azidt_azure_http_cancel(struct azidt_azure_http *http);
+
+/*
  * Send req, retrying as described above, and fill resp (which the caller
  * releases with azidt_azure_response_clear(), also on failure). Returns
  * AZIDT_OK for a 2xx response. Otherwise resp contains the last response, and

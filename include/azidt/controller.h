@@ -47,6 +47,10 @@ azidt_err azidt_controller_start(struct azidt_controller *ctrl);
 /* True once the watch has listed every AzureIdentityTerminator. */
 bool azidt_controller_has_synced(const struct azidt_controller *ctrl);
 
+/* Tell the workers to stop: a reconcile in progress writes no more
+ * status, Events or objects. Returns at once; thread-safe. */
+void azidt_controller_stop(struct azidt_controller *ctrl);
+
 /* Stop every thread (a reconcile in progress finishes first) and free the
  * controller. Accepts NULL. */
 void azidt_controller_free(struct azidt_controller *ctrl);

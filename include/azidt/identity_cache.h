@@ -44,6 +44,8 @@ struct azidt_identity_view {
     char message[AZIDT_IDENTITY_MESSAGE_MAX + 1];
     /* metadata.deletionTimestamp is set. */
     bool deleting;
+    /* spec.azureIdentityName, cut to 253 characters (a DNS subdomain). */
+    char identity_name[254];
 };
 
 /* Namespaces whose AzureIdentityBindings select an aadpodidbinding value,
@@ -108,6 +110,18 @@ size_t azidt_identity_cache_identity_count(struct azidt_identity_cache *cache);
 size_t azidt_identity_cache_binding_count(struct azidt_identity_cache *cache);
 
 /* Stop both watches and free everything. NULL is a no-op. */
+/*
+ * Find another AzureIdentityTerminator in namespace_ (not named
+ * exclude_name) whose spec.azureIdentityName is identity_name, and copy its
+ * name into owner (size bytes). Returns AZIDT_OK when one exists, else
+ * AZIDT_ERR_NOT_FOUND. It scans the namespace's objects, so it is meant
+ * for AzureIdentityTerminator admission, not for the pod hot path.
+ */
+azidt_err azidt_identity_cache_find_identity_name(
+    struct azidt_identity_cache *cache, const char *namespace_,
+    const char *identity_name, const char *exclude_name, char *owner,
+    size_t size);
+
 void azidt_identity_cache_free(struct azidt_identity_cache *cache);
 
 #endif

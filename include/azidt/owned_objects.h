@@ -53,6 +53,10 @@ cJSON *azidt_owned_azure_identity(const struct azidt_owner *owner,
 cJSON *azidt_owned_binding(const struct azidt_owner *owner, const char *name,
                            const char *selector);
 
+/* Return the name of the AzureIdentityTerminator that controls object, or
+ * NULL when none does. The string belongs to object. */
+const char *azidt_owned_controller_name(const cJSON *object);
+
 /* Return true when object carries a controller owner reference to the
  * AzureIdentityTerminator with uid. */
 bool azidt_owned_is_owned_by(const cJSON *object, const char *uid);

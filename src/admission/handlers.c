@@ -6,6 +6,7 @@
 
 #include "azidt/clock.h"
 #include "azidt/constants.h"
+#include "azidt/identity_cache.h"
 #include "azidt/identity_spec.h"
 #include "azidt/jsonpatch.h"
 #include "azidt/log.h"
@@ -138,6 +139,34 @@ static bool spec_unchanged(const struct azidt_admission_request *req)
     return cJSON_Compare(now, before, true);
 }
 
+/* Deny a CREATE whose spec.azureIdentityName another AzureIdentityTerminator
+ * in the namespace already uses: both would claim the same Secret,
+ * AzureIdentity and binding. Returns true when it denied. */
+static bool identity_name_taken(const struct azidt_handler_ctx *hctx,
+                                const struct azidt_admission_request *req,
+                                struct azidt_admission_response *resp)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
+    const char *identity_name = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(spec, "azureIdentityName"));
+    char owner[256];
+
+    if (!hctx->identities || !identity_name ||
+        azidt_identity_cache_find_identity_name(
+            hctx->identities, req->namespace_, identity_name, req->name, owner,
+            sizeof(owner)) != AZIDT_OK)
+        return false;
+    azidt_admission_deny(resp, 409,
+                         "AzureIdentityTerminator %s/%s: "
+                         "spec.azureIdentityName \"%s\" is already used by "
+                         "AzureIdentityTerminator %s/%s, which owns the "
+                         "Secret, AzureIdentity and AzureIdentityBinding of "
+                         "that name; choose another name",
+                         req->namespace_, req->name, identity_name,
+                         req->namespace_, owner);
+    return true;
+}
+
 /* HTTP-style code for a failed create: 422 when the spec names something
  * that does not exist in Azure, 503 when retrying may help, else 500. */
 static int provision_failure_code(azidt_err rc)
@@ -236,6 +265,9 @@ void azidt_handle_azidt_validate(void *ctx,
         goto out;
     }
     if (result.count == 0) {
+        if (req->operation == AZIDT_OP_CREATE &&
+            identity_name_taken(hctx, req, resp))
+            goto out;
         if (req->operation == AZIDT_OP_CREATE && !req->dry_run &&
             hctx->provisioner)
             provision_identity(hctx, req, resp);

@@ -1,5 +1,7 @@
 #include "azidt/azure_config.h"
 
+#include <ctype.h>
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,41 @@ static azidt_err copy_id(azidt_azure_lookup_fn lookup, void *ctx,
     }
     *out = strdup(value);
     return *out ? AZIDT_OK : AZIDT_ERR_NOMEM;
+}
+
+/* True for a GUID in the 8-4-4-4-12 hexadecimal form Azure uses. */
+static bool is_guid(const char *value)
+{
+    static const int groups[] = {8, 4, 4, 4, 12};
+    const char *p = value;
+
+    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+        for (int i = 0; i < groups[g]; i++, p++) {
+            if (!isxdigit((unsigned char)*p))
+                return false;
+        }
+        if (g + 1 < sizeof(groups) / sizeof(groups[0]) && *p++ != '-')
+            return false;
+    }
+    return *p == '\0';
+}
+
+/* copy_id for a setting that Azure defines as a GUID. */
+static azidt_err copy_guid(azidt_azure_lookup_fn lookup, void *ctx,
+                           const char *name, const char *fix, char **out,
+                           char *err, size_t errlen)
+{
+    azidt_err rc = copy_id(lookup, ctx, name, false, fix, out, err, errlen);
+
+    if (rc || is_guid(*out))
+        return rc;
+    snprintf(err, errlen,
+             "%s is invalid: \"%.64s\" is not a GUID such as "
+             "00000000-0000-0000-0000-000000000000; %s",
+             name, *out, fix);
+    free(*out);
+    *out = NULL;
+    return AZIDT_ERR_CONFIG;
 }
 
 /* Copy an https endpoint without its trailing slashes, or the default. */
@@ -138,19 +175,19 @@ azidt_err azidt_azure_config_load(azidt_azure_lookup_fn lookup, void *ctx,
                  &cfg->tenant_id, err, errlen);
     if (rc)
         goto out;
-    rc = copy_id(lookup, ctx, "AZURE_CLIENT_ID", false,
-                 "set it to the application (client) id that the webhook "
-                 "signs in as",
-                 &cfg->client_id, err, errlen);
+    rc = copy_guid(lookup, ctx, "AZURE_CLIENT_ID",
+                   "set it to the application (client) id that the webhook "
+                   "signs in as",
+                   &cfg->client_id, err, errlen);
     if (rc)
         goto out;
     rc = load_credential(lookup, ctx, cfg, err, errlen);
     if (rc)
         goto out;
-    rc = copy_id(lookup, ctx, "AZURE_SUBSCRIPTION_ID", false,
-                 "set it to the id of the subscription that holds the "
-                 "cluster's node resource group",
-                 &cfg->subscription_id, err, errlen);
+    rc = copy_guid(lookup, ctx, "AZURE_SUBSCRIPTION_ID",
+                   "set it to the id of the subscription that holds the "
+                   "cluster's node resource group",
+                   &cfg->subscription_id, err, errlen);
     if (rc)
         goto out;
     rc = copy_endpoint(lookup, ctx, "AZURE_AUTHORITY_HOST",

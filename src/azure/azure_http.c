@@ -37,6 +37,8 @@ struct azidt_azure_http {
     char *ca_blob; /* system CAs plus the extra bundle, or NULL */
     size_t ca_blob_len;
     atomic_uint_fast64_t attempts;
+    atomic_bool
+        cancelled; /* set once at shutdown; see azidt_azure_http_cancel */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -510,6 +512,24 @@ static void set_deadline_timeouts(CURL *curl, int64_t remaining)
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)connect);
 }
 
+/* libcurl progress callback: a non-zero return aborts the transfer. */
+static int abort_if_cancelled(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+                              curl_off_t ultotal, curl_off_t ulnow)
+{
+    const struct azidt_azure_http *http = ctx;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(&http->cancelled) ? 1 : 0;
+}
+
+void azidt_azure_http_cancel(struct azidt_azure_http *http)
+{
+    atomic_store(&http->cancelled, true);
+}
+
 static CURLcode perform_attempt(struct azidt_azure_http *http, CURL *curl,
                                 const struct azidt_azure_request *req,
                                 const char *body, struct curl_slist *headers,
@@ -533,6 +553,9 @@ static CURLcode perform_attempt(struct azidt_azure_http *http, CURL *curl,
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, at->resp);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "azure-identity-terminator");
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, abort_if_cancelled);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, http);
     if (http->ca_blob) {
         struct curl_blob blob = {http->ca_blob, http->ca_blob_len,
                                  CURL_BLOB_NOCOPY};
@@ -754,13 +777,18 @@ static azidt_err plan_retry(const struct azidt_azure_request *req,
     return AZIDT_OK;
 }
 
-static void sleep_ms(int64_t ms)
+/* Sleep ms milliseconds in steps of at most 100 ms, returning early once
+ * the transport is cancelled. */
+static void sleep_ms(const struct azidt_azure_http *http, int64_t ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000,
-                          .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (ms > 0 && !atomic_load(&http->cancelled)) {
+        int64_t step = ms < 100 ? ms : 100;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
 
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        ms -= step;
+    }
 }
 
 static char *request_body(const struct azidt_azure_request *req)
@@ -805,6 +833,12 @@ azidt_err azidt_azure_http_send(struct azidt_azure_http *http,
 
         if (retry > 0)
             reset_attempt(&at);
+        if (atomic_load(&http->cancelled)) {
+            snprintf(err, errlen, "%s was cancelled: the webhook is stopping",
+                     req->operation);
+            rc = AZIDT_ERR_UNAVAILABLE;
+            break;
+        }
         if (remaining <= 0) {
             snprintf(err, errlen,
                      "%s timed out: the deadline passed after %u attempts; "
@@ -851,7 +885,7 @@ azidt_err azidt_azure_http_send(struct azidt_azure_http *http,
                        req->operation, "method", req->method, "url", req->url,
                        "error", answer, "attempt", attempt_text, "delay_ms",
                        delay_text);
-        sleep_ms(delay);
+        sleep_ms(http, delay);
     }
 out:
     if (at.body.data) {

@@ -302,6 +302,19 @@ azidt_err azidt_config_parse_size(const char *text, size_t *bytes)
     return AZIDT_ERR_INVALID;
 }
 
+/* Write ms in the largest unit that divides it evenly: 24h, 90s, 500ms. */
+static void format_ms(int64_t ms, char *buf, size_t len)
+{
+    if (ms > 0 && ms % HOUR_MS == 0)
+        snprintf(buf, len, "%lldh", (long long)(ms / HOUR_MS));
+    else if (ms > 0 && ms % (60 * SECOND_MS) == 0)
+        snprintf(buf, len, "%lldm", (long long)(ms / (60 * SECOND_MS)));
+    else if (ms > 0 && ms % SECOND_MS == 0)
+        snprintf(buf, len, "%llds", (long long)(ms / SECOND_MS));
+    else
+        snprintf(buf, len, "%lldms", (long long)ms);
+}
+
 /* Describe the accepted form of opt's values, for error messages. */
 static void describe_expected(const struct option *opt, char *buf, size_t len)
 {
@@ -322,12 +335,17 @@ static void describe_expected(const struct option *opt, char *buf, size_t len)
                  "Ki, Mi or Gi (such as 6Mi)",
                  (long long)opt->min, (long long)opt->max);
         break;
-    case OPT_DURATION:
+    case OPT_DURATION: {
+        char low[24], high[24];
+
+        format_ms(opt->min, low, sizeof(low));
+        format_ms(opt->max, high, sizeof(high));
         snprintf(buf, len,
-                 "a duration from %lldms to %lldms with units h, m, s or "
-                 "ms (such as 10s or 1m30s)",
-                 (long long)opt->min, (long long)opt->max);
+                 "a duration from %s to %s with units h, m, s or ms (such "
+                 "as 10s or 1m30s)",
+                 low, high);
         break;
+    }
     case OPT_LOG_LEVEL:
         snprintf(buf, len, "one of debug, info, warn, error");
         break;

@@ -125,15 +125,40 @@ static struct queue_entry *next_due(struct azidt_controller *ctrl)
     return NULL;
 }
 
+/* Longest wait between reconciles of an object that keeps failing. */
+#define FAILURE_BACKOFF_MAX_MS (5 * 60 * 1000)
+
+/* Delay before the next reconcile: the one the reconcile asked for, or,
+ * after failures in a row, that delay doubled per failure up to
+ * FAILURE_BACKOFF_MAX_MS, so a lasting Azure error does not turn into a
+ * stream of calls and Events. */
+static int64_t next_delay_ms(struct azidt_controller *ctrl,
+                             const struct reconcile_result *result,
+                             unsigned failures)
+{
+    int64_t delay = result->requeue_after_ms > 0 ? result->requeue_after_ms
+                                                 : ctrl->cfg.resync_interval_ms;
+
+    if (!result->failed)
+        return delay;
+    for (unsigned i = 1; i < failures && delay < FAILURE_BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    return delay < FAILURE_BACKOFF_MAX_MS ? delay : FAILURE_BACKOFF_MAX_MS;
+}
+
 /* After a reconcile: keep the key for its next due time (a resync or an
  * earlier requeue), sooner when it was enqueued while running. */
 static void finish_entry(struct azidt_controller *ctrl, const char *key,
-                         int64_t next_due_ms)
+                         const struct reconcile_result *result)
 {
     struct queue_entry *entry = find_entry(ctrl, key);
+    int64_t next_due_ms;
 
     if (!entry)
         return;
+    entry->failures = result->failed ? entry->failures + 1 : 0;
+    next_due_ms =
+        azidt_clock_now_ms() + next_delay_ms(ctrl, result, entry->failures);
     entry->running = false;
     entry->due_ms = next_due_ms;
     if (entry->dirty && entry->dirty_due_ms < next_due_ms)
@@ -177,7 +202,6 @@ static void *worker_main(void *arg)
         struct queue_entry *entry = next_due(ctrl);
         struct reconcile_result result = {0};
         char *key;
-        int64_t delay;
 
         if (!entry)
             break;
@@ -191,12 +215,10 @@ static void *worker_main(void *arg)
             azidt_metrics_reconcile(!result.failed,
                                     azidt_metrics_now_us() - started_us);
         }
-        delay = result.requeue_after_ms > 0 ? result.requeue_after_ms
-                                            : ctrl->cfg.resync_interval_ms;
 
         pthread_mutex_lock(&ctrl->lock);
         if (key) {
-            finish_entry(ctrl, key, azidt_clock_now_ms() + delay);
+            finish_entry(ctrl, key, &result);
             if (!key_cached(ctrl, key))
                 forget_entry(ctrl, key);
         }
@@ -259,7 +281,7 @@ void controller_event(struct azidt_controller *ctrl, const cJSON *object,
     };
     struct azidt_kube_response resp = {0};
 
-    if (!event.namespace || !event.name)
+    if (!event.namespace || !event.name || controller_stopping(ctrl))
         return;
     if (azidt_kube_event_create(ctrl->kube, &event, azidt_deadline_in(10000),
                                 &resp))
@@ -271,29 +293,31 @@ void controller_event(struct azidt_controller *ctrl, const cJSON *object,
 
 /* --- Cache -------------------------------------------------------------- */
 
-/* True when two versions of an object differ only outside its spec,
- * finalizers and deletion, as after the controller's own status write.
- * Reconciling on that would repeat every pass at once, and turn a failure
- * whose message changes (a request id) into a loop without backoff. */
-static bool status_only_change(const cJSON *old_object, const cJSON *new_object)
+static bool same_member(const cJSON *a, const cJSON *b, const char *name)
 {
-    static const char *const keys[] = {"generation", "deletionTimestamp",
-                                       "finalizers"};
-    const cJSON *old_meta =
-        cJSON_GetObjectItemCaseSensitive(old_object, "metadata");
-    const cJSON *new_meta =
-        cJSON_GetObjectItemCaseSensitive(new_object, "metadata");
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, name);
+    const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, name);
 
-    if (!old_meta || !new_meta)
-        return false;
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(old_meta, keys[i]);
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(new_meta, keys[i]);
+    return (!x && !y) || (x && y && cJSON_Compare(x, y, true));
+}
 
-        if (!a != !b || (a && !cJSON_Compare(a, b, true)))
-            return false;
-    }
-    return true;
+/* True unless the change touched only status and server-set metadata.
+ * Status writes are the controller's own; reconciling on them would turn
+ * every failure whose message differs (a request id) into a tight loop.
+ * A spec change raises metadata.generation. */
+static bool needs_reconcile(const cJSON *old_object, const cJSON *new_object)
+{
+    const cJSON *old_meta;
+    const cJSON *new_meta;
+
+    if (!old_object || !new_object)
+        return true;
+    old_meta = cJSON_GetObjectItemCaseSensitive(old_object, "metadata");
+    new_meta = cJSON_GetObjectItemCaseSensitive(new_object, "metadata");
+    return !same_member(old_meta, new_meta, "generation") ||
+           !same_member(old_meta, new_meta, "uid") ||
+           !same_member(old_meta, new_meta, "deletionTimestamp") ||
+           !same_member(old_meta, new_meta, "finalizers");
 }
 
 static void on_change(enum azidt_kube_event_type type, const char *ns,
@@ -303,10 +327,7 @@ static void on_change(enum azidt_kube_event_type type, const char *ns,
     struct azidt_controller *ctrl = ctx;
     char key[512];
 
-    if (type == AZIDT_KUBE_DELETED)
-        return;
-    if (type == AZIDT_KUBE_MODIFIED &&
-        status_only_change(old_record, new_record))
+    if (type == AZIDT_KUBE_DELETED || !needs_reconcile(old_record, new_record))
         return;
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     controller_enqueue(ctrl, key, 0);
@@ -442,6 +463,26 @@ azidt_err azidt_controller_start(struct azidt_controller *ctrl)
     return AZIDT_OK;
 }
 
+bool controller_stopping(struct azidt_controller *ctrl)
+{
+    bool stopping;
+
+    pthread_mutex_lock(&ctrl->lock);
+    stopping = ctrl->stopping;
+    pthread_mutex_unlock(&ctrl->lock);
+    return stopping;
+}
+
+void azidt_controller_stop(struct azidt_controller *ctrl)
+{
+    if (!ctrl)
+        return;
+    pthread_mutex_lock(&ctrl->lock);
+    ctrl->stopping = true;
+    pthread_cond_broadcast(&ctrl->wake);
+    pthread_mutex_unlock(&ctrl->lock);
+}
+
 bool azidt_controller_has_synced(const struct azidt_controller *ctrl)
 {
     return ctrl && azidt_kube_cache_has_synced(ctrl->cache);
@@ -451,10 +492,7 @@ void azidt_controller_free(struct azidt_controller *ctrl)
 {
     if (!ctrl)
         return;
-    pthread_mutex_lock(&ctrl->lock);
-    ctrl->stopping = true;
-    pthread_cond_broadcast(&ctrl->wake);
-    pthread_mutex_unlock(&ctrl->lock);
+    azidt_controller_stop(ctrl);
     for (unsigned i = 0; i < ctrl->worker_count; i++)
         pthread_join(ctrl->workers[i], NULL);
     if (ctrl->sweeper_started)

@@ -27,6 +27,7 @@ struct queue_entry {
     bool running; /* a worker holds this key */
     bool dirty;   /* enqueued again while running */
     int64_t dirty_due_ms;
+    unsigned failures; /* reconciles failed in a row, for the backoff */
 };
 
 struct azidt_controller {
@@ -58,6 +59,10 @@ struct reconcile_result {
     int64_t requeue_after_ms; /* 0 means the resync interval */
     bool failed;              /* a step failed, for the metrics */
 };
+
+/* True once the controller is stopping: a reconcile then writes nothing
+ * more, because another replica may already lead. */
+bool controller_stopping(struct azidt_controller *ctrl);
 
 /* Queue key for a reconcile after delay_ms. */
 void controller_enqueue(struct azidt_controller *ctrl, const char *key,

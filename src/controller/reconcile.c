@@ -154,6 +154,11 @@ static void write_status(struct azidt_controller *ctrl, const cJSON *object,
     char *text;
     double gen = cJSON_IsNumber(generation) ? generation->valuedouble : 0;
 
+    if (controller_stopping(ctrl)) {
+        cJSON_Delete(patch);
+        return;
+    }
+
     if (azure && azure->app_object_id[0])
         add_azure_status(status, spec, azure, secret);
     cJSON_AddNumberToObject(status, "observedGeneration", gen);
@@ -444,13 +449,17 @@ static void fail(struct azidt_controller *ctrl, const cJSON *object,
 {
     struct ready ready = {"False", reason, ""};
 
+    result->failed = true;
+    result->requeue_after_ms = RETRY_AFTER_FAILURE_MS;
+    /* A failure caused by stopping (Azure calls are cancelled) is not the
+     * object's fault, and another replica may already lead. */
+    if (controller_stopping(ctrl))
+        return;
     snprintf(ready.message, sizeof(ready.message), "%s", err);
     AZIDT_LOG_ERROR("reconcile failed", "namespace", spec->namespace_, "name",
                     spec->name, "reason", reason, "error", err);
     controller_event(ctrl, object, "Warning", reason, err);
     write_status(ctrl, object, spec, azure, NULL, &ready);
-    result->requeue_after_ms = RETRY_AFTER_FAILURE_MS;
-    result->failed = true;
 }
 
 static int64_t next_check_ms(struct azidt_controller *ctrl,
@@ -509,6 +518,8 @@ static void ensure(struct azidt_controller *ctrl, const cJSON *object,
         fail(ctrl, object, &spec, NULL, "AzureProvisioningFailed", err, result);
         goto out;
     }
+    if (controller_stopping(ctrl))
+        goto out;
     rc = controller_ensure_secret(ctrl, &spec, &azure, deadline, &secret, err,
                                   sizeof(err));
     if (rc) {

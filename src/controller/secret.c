@@ -365,12 +365,20 @@ azidt_err controller_ensure_secret(struct azidt_controller *ctrl,
         goto out;
     }
     if (!azidt_owned_is_owned_by(resp.body, spec->uid)) {
+        const char *owner = azidt_owned_controller_name(resp.body);
+
         state->conflict = true;
-        snprintf(err, errlen,
-                 "Secret %s/%s exists and is not owned by this "
-                 "AzureIdentityTerminator; delete it or choose another "
-                 "spec.azureIdentityName",
-                 spec->namespace_, spec->identity_name);
+        if (owner && strcmp(owner, spec->name) != 0)
+            snprintf(err, errlen,
+                     "Secret %s/%s belongs to AzureIdentityTerminator %s; "
+                     "choose another spec.azureIdentityName",
+                     spec->namespace_, spec->identity_name, owner);
+        else
+            snprintf(err, errlen,
+                     "Secret %s/%s exists and was not created for this "
+                     "AzureIdentityTerminator; delete it or choose another "
+                     "spec.azureIdentityName",
+                     spec->namespace_, spec->identity_name);
         rc = AZIDT_ERR_CONFLICT;
         goto out;
     }

@@ -77,6 +77,8 @@ void controller_sweep_once(struct azidt_controller *ctrl)
         return;
     if (azidt_graph_app_list_by_tag(client, tag, deadline, &apps, err,
                                     sizeof(err))) {
+        if (controller_stopping(ctrl))
+            return;
         AZIDT_LOG_WARN("orphan sweep could not list applications; next "
                        "sweep retries",
                        "error", err);

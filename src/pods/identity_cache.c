@@ -292,7 +292,45 @@ static void *project_terminator(const cJSON *object, void *ctx)
     copy_text(view->message, sizeof(view->message),
               json_string(ready, "message"));
     view->deleting = deleting && !cJSON_IsNull(deleting);
+    copy_text(view->identity_name, sizeof(view->identity_name),
+              json_string(spec, "azureIdentityName"));
     return view;
+}
+
+struct identity_name_search {
+    const char *namespace_;
+    const char *identity_name;
+    const char *exclude_name;
+    char *owner;
+    size_t size;
+    bool found;
+};
+
+static void match_identity_name(const char *namespace, const char *name,
+                                const void *record, void *ctx)
+{
+    struct identity_name_search *search = ctx;
+    const struct azidt_identity_view *view = record;
+
+    if (search->found || strcmp(namespace, search->namespace_) != 0 ||
+        strcmp(name, search->exclude_name) == 0 ||
+        strcmp(view->identity_name, search->identity_name) != 0)
+        return;
+    copy_text(search->owner, search->size, name);
+    search->found = true;
+}
+
+azidt_err azidt_identity_cache_find_identity_name(
+    struct azidt_identity_cache *cache, const char *namespace_,
+    const char *identity_name, const char *exclude_name, char *owner,
+    size_t size)
+{
+    struct identity_name_search search = {
+        namespace_, identity_name, exclude_name, owner, size, false};
+
+    azidt_kube_cache_foreach(azidt_identity_cache_terminators(cache),
+                             match_identity_name, &search);
+    return search.found ? AZIDT_OK : AZIDT_ERR_NOT_FOUND;
 }
 
 /* A binding's record is a copy of its spec.selector. Bindings without one

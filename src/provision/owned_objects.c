@@ -210,6 +210,25 @@ bool azidt_owned_is_owned_by(const cJSON *object, const char *uid)
     return false;
 }
 
+const char *azidt_owned_controller_name(const cJSON *object)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
+    const cJSON *ref;
+
+    cJSON_ArrayForEach(
+        ref, cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences"))
+    {
+        const char *kind =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "kind"));
+
+        if (kind && strcmp(kind, AZIDT_KIND) == 0 &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
+            return cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(ref, "name"));
+    }
+    return NULL;
+}
+
 bool azidt_owned_is_left_by_previous(const cJSON *object,
                                      const char *owner_name, const char *uid)
 {

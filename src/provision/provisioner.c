@@ -363,6 +363,17 @@ static azidt_err assign_roles(struct azidt_provisioner *prov,
             out->sp_object_id, deadline_ms, &out->assignments[i],
             &assignment_created[i], err, errlen);
 
+        /* Entry 0 is Reader on the node resource group; the others come
+         * from spec.roleAssignments, so name the entry and the fix. */
+        if (rc == AZIDT_ERR_NOT_FOUND && i > 0) {
+            char reason[1024];
+
+            snprintf(reason, sizeof(reason), "%s", err);
+            snprintf(err, errlen,
+                     "spec.roleAssignments[%zu].scope: %s; check that the "
+                     "scope exists in the subscription",
+                     i - 1, reason);
+        }
         if (rc)
             return rc;
         out->assignment_count++;

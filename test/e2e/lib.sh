@@ -74,9 +74,14 @@ e2e_start() {
 # ------------------------------------------------------------- webhook
 
 webhook_port=""
+# start_webhook [INSTANCE]: start a webhook replica on a free port and wait
+# for its /readyz. The default instance is "webhook"; another name starts a
+# further replica with its own pid file, log lines marked with its name.
+# Sets webhook_port to the new replica's port.
 start_webhook() {
+    local instance=${1:-webhook}
     webhook_port=$(free_port)
-    echo "=== $(date -u +%FT%TZ) starting the webhook on port $webhook_port" \
+    echo "=== $(date -u +%FT%TZ) starting $instance on port $webhook_port" \
         >>"$webhook_log"
     (
         set -a
@@ -89,23 +94,47 @@ start_webhook() {
             --tls-cert-file "$AZIDT_TEST_WEBHOOK_CERT_FILE" \
             --tls-key-file "$AZIDT_TEST_WEBHOOK_KEY_FILE" \
             --kubeconfig "$KUBECONFIG" \
+            --instance "$instance" \
             --sweep-interval "${AZIDT_E2E_SWEEP_INTERVAL:-10m}" \
             --orphan-grace "${AZIDT_E2E_ORPHAN_GRACE:-10m}" \
+            --secret-overlap "${AZIDT_E2E_SECRET_OVERLAP:-10m}" \
             --log-level debug
     ) </dev/null >>"$webhook_log" 2>&1 &
-    echo $! >"$AZIDT_TEST_DIR/run/webhook.pid"
+    echo $! >"$AZIDT_TEST_DIR/run/$instance.pid"
     if ! wait_until 30 "the webhook's /readyz" curl --noproxy '*' -fsS \
         --max-time 2 --cacert "$AZIDT_TEST_CA_FILE" \
         "https://127.0.0.1:$webhook_port/readyz"; then
-        say "the webhook did not become ready; its log follows"
+        say "$instance did not become ready; its log follows"
         tail -n 60 "$webhook_log" >&2
         return 1
     fi
 }
 
+# stop_webhook [INSTANCE]: SIGTERM, then SIGKILL after 10 s.
 stop_webhook() {
     [[ -n "${AZIDT_TEST_DIR:-}" ]] || return 0
-    stop_pid "$AZIDT_TEST_DIR/run/webhook.pid" webhook
+    stop_pid "$AZIDT_TEST_DIR/run/${1:-webhook}.pid" "${1:-webhook}"
+}
+
+# ----------------------------------------------------------- Azure side
+
+# azure NAME: one setting from the emulator's env file.
+azure() {
+    sed -n "s/^$1=//p" "$azure_env"
+}
+
+# token_for CLIENT_ID SECRET: the token endpoint's JSON answer for a client
+# secret, as a pod using the identity would request it.
+token_for() {
+    local graph tenant
+    graph=$(azure AZURE_GRAPH_ENDPOINT)
+    tenant=$(azure AZURE_TENANT_ID)
+    curl --noproxy '*' -sS --max-time 10 --cacert "$(azure AZURE_CA_FILE)" \
+        --data-urlencode grant_type=client_credentials \
+        --data-urlencode "client_id=$1" \
+        --data-urlencode "client_secret=$2" \
+        --data-urlencode "scope=$graph/.default" \
+        "$(azure AZURE_AUTHORITY_HOST)/$tenant/oauth2/v2.0/token"
 }
 
 register_webhook() {
@@ -114,6 +143,35 @@ register_webhook() {
         --namespace "$webhook_namespace" \
         --url "https://127.0.0.1:$webhook_port" >"$manifests/webhook.yaml" &&
         kubectl apply -f "$manifests/webhook.yaml" >/dev/null
+}
+
+# -------------------------------------------------- stored objects
+
+# Namespace of the example and most cases, and how long Ready may take.
+ns=$example_namespace
+ready_timeout=${ready_timeout:-90}
+
+# get KIND NAME JSONPATH: one field of a stored object.
+get() {
+    kubectl get "$1" "$2" -n "$ns" -o "jsonpath=$3"
+}
+
+is_ready() {
+    [[ "$(get azidt "$1" '{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+}
+
+# wait_ready NAME: wait until NAME reports Ready=True.
+wait_ready() {
+    if ! wait_until "$ready_timeout" "$1 to become Ready" is_ready "$1"; then
+        run kubectl get azidt "$1" -n "$ns" -o yaml
+        fail "$1 did not become Ready within $ready_timeout s"
+        return 1
+    fi
+}
+
+# The value of the client secret stored for identity NAME.
+stored_secret() {
+    get secret "$1" '{.data.clientSecret}' | base64 -d
 }
 
 # ----------------------------------------------------- case machinery

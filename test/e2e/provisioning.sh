@@ -37,12 +37,6 @@ ready_timeout=90
 
 # ------------------------------------------------------------ emulator
 
-# Settings the emulator wrote (URLs, CA file, tenant, subscription), read
-# into this shell without exporting them.
-azure() {
-    sed -n "s/^$1=//p" "$azure_env"
-}
-
 # emu METHOD PATH [JSON]: call the emulator's admin endpoint.
 emu() {
     local method=$1 path=$2 body=${3:-}
@@ -120,41 +114,7 @@ writes_since() {
     calls_since "$1" | grep -E '^(graph|arm) (PUT|PATCH|POST|DELETE) '
 }
 
-# token_for CLIENT_ID SECRET: ask the emulator's token endpoint for a Graph
-# token with a client secret; prints the response body.
-token_for() {
-    local graph tenant
-    graph=$(azure AZURE_GRAPH_ENDPOINT)
-    tenant=$(azure AZURE_TENANT_ID)
-    curl --noproxy '*' -sS --max-time 10 --cacert "$(azure AZURE_CA_FILE)" \
-        --data-urlencode grant_type=client_credentials \
-        --data-urlencode "client_id=$1" \
-        --data-urlencode "client_secret=$2" \
-        --data-urlencode "scope=$graph/.default" \
-        "$(azure AZURE_AUTHORITY_HOST)/$tenant/oauth2/v2.0/token"
-}
-
 # ---------------------------------------------------------- kubernetes
-
-ns=$example_namespace
-
-# get KIND NAME JSONPATH: one field of a stored object.
-get() {
-    kubectl get "$1" "$2" -n "$ns" -o "jsonpath=$3"
-}
-
-is_ready() {
-    [[ "$(get azidt "$1" '{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
-}
-
-# wait_ready NAME: wait until NAME reports Ready=True.
-wait_ready() {
-    if ! wait_until "$ready_timeout" "$1 to become Ready" is_ready "$1"; then
-        run kubectl get azidt "$1" -n "$ns" -o yaml
-        fail "$1 did not become Ready within $ready_timeout s"
-        return 1
-    fi
-}
 
 # wait_gone KIND NAME: wait until the object is gone.
 object_gone() {
@@ -186,10 +146,6 @@ expect_owned() {
         expect_output "AzureIdentityTerminator/$3/$uid"
 }
 
-# The value of the client secret stored for identity NAME.
-stored_secret() {
-    get secret "$1" '{.data.clientSecret}' | base64 -d
-}
 
 # ---------------------------------------------------------------- cases
 
