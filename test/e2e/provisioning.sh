@@ -745,8 +745,8 @@ case_selector_update_and_secret_repair() {
 }
 
 # A reconcile that keeps failing (Graph rejects the application update
-# with 403) is retried after the retry delay, not at once: the status it
-# writes carries a new request id each time, and that update must not start
+# with 403) is retried after the retry delay, not at once. The status it
+# writes carries a new request id each time, so that update must not start
 # the next attempt.
 case_persistent_failure_backs_off() {
     local name=e2e-backoff file mark count
