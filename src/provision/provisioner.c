@@ -187,7 +187,8 @@ static bool assignment_wanted(const struct azidt_arm_role_assignment *have,
 static azidt_err prune_assignments(struct azidt_provisioner *prov,
                                    const char *principal_id,
                                    const struct wanted_role *wanted,
-                                   size_t count, int64_t deadline_ms, char *err,
+                                   size_t count, const char *why,
+                                   int64_t deadline_ms, char *err,
                                    size_t errlen)
 {
     const struct azidt_azure_config *cfg =
@@ -204,8 +205,8 @@ static azidt_err prune_assignments(struct azidt_provisioner *prov,
     for (size_t i = 0; !rc && i < item_count; i++) {
         if (assignment_wanted(&items[i], wanted, count))
             continue;
-        AZIDT_LOG_INFO("removing role assignment no longer in the spec",
-                       "assignment", items[i].id, "principal", principal_id);
+        AZIDT_LOG_INFO("removing role assignment", "reason", why, "assignment",
+                       items[i].id, "principal", principal_id);
         rc = azidt_arm_role_assignment_delete(prov->client, items[i].id,
                                               deadline_ms, err, errlen);
     }
@@ -415,7 +416,8 @@ azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
                           assignment_created, err, errlen);
     if (!rc && prune)
         rc = prune_assignments(prov, out->sp_object_id, wanted, wanted_count,
-                               deadline_ms, err, errlen);
+                               "no longer in the spec", deadline_ms, err,
+                               errlen);
     if (rc)
         undo_created(prov, out, assignment_created, undo_deadline_ms);
 out:
@@ -478,7 +480,9 @@ azidt_err azidt_provision_teardown_app(struct azidt_provisioner *prov,
                                       &sp, err, errlen);
     if (rc == AZIDT_OK) {
         /* No assignment is wanted any more, so prune removes them all. */
-        rc = prune_assignments(prov, sp.id, NULL, 0, deadline_ms, err, errlen);
+        rc = prune_assignments(prov, sp.id, NULL, 0,
+                               "the identity is being deleted", deadline_ms,
+                               err, errlen);
         azidt_graph_sp_clear(&sp);
     } else if (rc == AZIDT_ERR_NOT_FOUND) {
         rc = AZIDT_OK;
