@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t azidt_clock_now_ms(void);
@@ -24,5 +25,9 @@ int64_t azidt_deadline_in(int64_t timeout_ms);
 int64_t azidt_deadline_remaining(int64_t deadline_ms);
 
 bool azidt_deadline_passed(int64_t deadline_ms);
+
+/* Return the CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait
+ * on a condition variable created with that clock. */
+struct timespec azidt_clock_monotonic_in(int64_t ms);
 
 #endif

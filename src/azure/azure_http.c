@@ -1,4 +1,5 @@
 #include "azidt/azure_http.h"
+#include "azidt/curl_pool.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,7 +21,6 @@
 /* Largest response body accepted; Graph pages of 999 objects fit. */
 #define BODY_MAX_BYTES (16u * 1024 * 1024)
 /* Idle easy handles kept for reuse. */
-#define POOL_MAX 16
 /* Connection setup gets at most this long, even with a later deadline. */
 #define CONNECT_TIMEOUT_MAX_MS 10000
 /* A retry is not worth starting with less time than this left. */
@@ -29,11 +29,7 @@
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 struct azidt_azure_http {
-    CURLSH *share;
-    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-    pthread_mutex_t pool_lock;
-    CURL *pool[POOL_MAX];
-    size_t pool_len;
+    struct azidt_curl_pool *pool;
     char *ca_blob; /* system CAs plus the extra bundle, or NULL */
     size_t ca_blob_len;
     atomic_uint_fast64_t attempts;
@@ -47,24 +43,6 @@ static CURLcode global_rc = CURLE_FAILED_INIT;
 static void global_init(void)
 {
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static void share_lock(CURL *handle, curl_lock_data data,
-                       curl_lock_access access, void *userptr)
-{
-    struct azidt_azure_http *http = userptr;
-
-    (void)handle;
-    (void)access;
-    pthread_mutex_lock(&http->share_locks[data]);
-}
-
-static void share_unlock(CURL *handle, curl_lock_data data, void *userptr)
-{
-    struct azidt_azure_http *http = userptr;
-
-    (void)handle;
-    pthread_mutex_unlock(&http->share_locks[data]);
 }
 
 /* Append the contents of path to *buf (grown with realloc). */
@@ -140,22 +118,11 @@ azidt_err azidt_azure_http_new(const char *ca_file,
     http = calloc(1, sizeof(*http));
     if (!http)
         return AZIDT_ERR_NOMEM;
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&http->share_locks[i], NULL);
-    pthread_mutex_init(&http->pool_lock, NULL);
     atomic_init(&http->attempts, 0);
 
-    http->share = curl_share_init();
-    if (!http->share) {
-        rc = AZIDT_ERR_INTERNAL;
+    rc = azidt_curl_pool_new(true, &http->pool);
+    if (rc)
         goto out;
-    }
-    curl_share_setopt(http->share, CURLSHOPT_LOCKFUNC, share_lock);
-    curl_share_setopt(http->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-    curl_share_setopt(http->share, CURLSHOPT_USERDATA, http);
-    curl_share_setopt(http->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(http->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(http->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 
     if (ca_file)
         rc = load_ca_blob(http, ca_file);
@@ -172,13 +139,7 @@ void azidt_azure_http_free(struct azidt_azure_http *http)
 {
     if (!http)
         return;
-    for (size_t i = 0; i < http->pool_len; i++)
-        curl_easy_cleanup(http->pool[i]);
-    if (http->share)
-        curl_share_cleanup(http->share);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_destroy(&http->share_locks[i]);
-    pthread_mutex_destroy(&http->pool_lock);
+    azidt_curl_pool_free(http->pool);
     free(http->ca_blob);
     free(http);
 }
@@ -186,32 +147,6 @@ void azidt_azure_http_free(struct azidt_azure_http *http)
 uint64_t azidt_azure_http_attempt_count(const struct azidt_azure_http *http)
 {
     return atomic_load(&((struct azidt_azure_http *)http)->attempts);
-}
-
-static CURL *pool_get(struct azidt_azure_http *http)
-{
-    CURL *curl = NULL;
-
-    pthread_mutex_lock(&http->pool_lock);
-    if (http->pool_len > 0)
-        curl = http->pool[--http->pool_len];
-    pthread_mutex_unlock(&http->pool_lock);
-    return curl ? curl : curl_easy_init();
-}
-
-static void pool_put(struct azidt_azure_http *http, CURL *curl)
-{
-    if (!curl)
-        return;
-    curl_easy_reset(curl);
-    pthread_mutex_lock(&http->pool_lock);
-    if (http->pool_len < POOL_MAX) {
-        http->pool[http->pool_len++] = curl;
-        curl = NULL;
-    }
-    pthread_mutex_unlock(&http->pool_lock);
-    if (curl)
-        curl_easy_cleanup(curl);
 }
 
 /* ---- pure helpers ---- */
@@ -538,7 +473,7 @@ static CURLcode perform_attempt(struct azidt_azure_http *http, CURL *curl,
     int64_t started_us;
     CURLcode cc;
 
-    curl_easy_setopt(curl, CURLOPT_SHARE, http->share);
+    curl_easy_setopt(curl, CURLOPT_SHARE, azidt_curl_pool_share(http->pool));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_URL, req->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -818,7 +753,7 @@ azidt_err azidt_azure_http_send(struct azidt_azure_http *http,
 
     body = request_body(req);
     headers = build_headers(req, &auth_line);
-    curl = pool_get(http);
+    curl = azidt_curl_pool_get(http->pool);
     if ((!body && (req->form || req->json)) || !headers || !curl) {
         rc = AZIDT_ERR_NOMEM;
         snprintf(err, errlen, "%s failed: out of memory", req->operation);
@@ -892,7 +827,7 @@ out:
         OPENSSL_cleanse(at.body.data, at.body.cap);
         free(at.body.data);
     }
-    pool_put(http, curl);
+    azidt_curl_pool_put(http->pool, curl);
     free_headers(headers);
     wipe_string(auth_line);
     wipe_string(body);

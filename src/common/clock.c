@@ -36,3 +36,17 @@ bool azidt_deadline_passed(int64_t deadline_ms)
 {
     return azidt_deadline_remaining(deadline_ms) == 0;
 }
+
+struct timespec azidt_clock_monotonic_in(int64_t ms)
+{
+    struct timespec at;
+
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    at.tv_sec += ms / 1000;
+    at.tv_nsec += (ms % 1000) * 1000000L;
+    if (at.tv_nsec >= 1000000000L) {
+        at.tv_sec++;
+        at.tv_nsec -= 1000000000L;
+    }
+    return at;
+}

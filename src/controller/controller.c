@@ -113,13 +113,7 @@ static struct queue_entry *next_due(struct azidt_controller *ctrl)
         }
         if (best && best->due_ms - now < wait_ms)
             wait_ms = best->due_ms - now;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        until = azidt_clock_monotonic_in(wait_ms);
         pthread_cond_timedwait(&ctrl->wake, &ctrl->lock, &until);
     }
     return NULL;
@@ -239,13 +233,7 @@ static void *sweeper_main(void *arg)
         struct timespec until;
         int64_t wait_ms = ctrl->cfg.sweep_interval_ms;
 
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        until = azidt_clock_monotonic_in(wait_ms);
         pthread_cond_timedwait(&ctrl->wake, &ctrl->lock, &until);
         if (ctrl->stopping)
             break;

@@ -210,13 +210,7 @@ static void wait_period(struct azidt_leader *l)
     struct timespec until;
     int64_t ms = l->cfg.retry_period_ms;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = azidt_clock_monotonic_in(ms);
     pthread_mutex_lock(&l->lock);
     if (!l->stopping)
         pthread_cond_timedwait(&l->wake, &l->lock, &until);

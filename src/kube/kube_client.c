@@ -1,4 +1,5 @@
 #include "azidt/kube_client.h"
+#include "azidt/curl_pool.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@
 
 /* Idle easy handles kept for reuse. More threads than this still work;
  * their extra handles are closed after the call. */
-#define POOL_MAX 16
 
 /* Largest response body kept in memory. A page of 500 large objects fits;
  * a bigger response is a sign of a wrong request. */
@@ -41,11 +41,9 @@ struct azidt_kube_client {
     /* With tls-server-name: "name:port:host:port", so that libcurl still
      * connects to the server URL's host. */
     struct curl_slist *connect_to;
-    CURLSH *share;
-    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-    pthread_mutex_t pool_lock;
-    CURL *pool[POOL_MAX];
-    size_t pool_len;
+    /* Connections are not shared: a watch holds its handle's connection
+     * for minutes, and short calls must not wait for it. */
+    struct azidt_curl_pool *pool;
 };
 
 struct buffer {
@@ -100,24 +98,6 @@ static size_t write_body_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     struct buffer *b = ud;
 
     return buffer_append(b, ptr, size * nmemb) ? size * nmemb : 0;
-}
-
-static void share_lock_cb(CURL *handle, curl_lock_data data,
-                          curl_lock_access access, void *ud)
-{
-    struct azidt_kube_client *c = ud;
-
-    (void)handle;
-    (void)access;
-    pthread_mutex_lock(&c->share_locks[data]);
-}
-
-static void share_unlock_cb(CURL *handle, curl_lock_data data, void *ud)
-{
-    struct azidt_kube_client *c = ud;
-
-    (void)handle;
-    pthread_mutex_unlock(&c->share_locks[data]);
 }
 
 /* Fill base_url and connect_to from the server URL and tls-server-name. */
@@ -184,19 +164,11 @@ azidt_err azidt_kube_client_new(struct azidt_kubeconfig *cfg,
         return AZIDT_ERR_NOMEM;
     }
     c->cfg = cfg;
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&c->share_locks[i], NULL);
-    pthread_mutex_init(&c->pool_lock, NULL);
-    c->share = curl_share_init();
-    if (!c->share) {
+    rc = azidt_curl_pool_new(false, &c->pool);
+    if (rc) {
         azidt_kube_client_free(c);
-        return AZIDT_ERR_NOMEM;
+        return rc;
     }
-    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock_cb);
-    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock_cb);
-    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     rc = set_base_url(c);
     if (rc) {
         AZIDT_LOG_ERROR("kubernetes server URL is invalid; fix "
@@ -213,13 +185,7 @@ void azidt_kube_client_free(struct azidt_kube_client *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->pool_len; i++)
-        curl_easy_cleanup(c->pool[i]);
-    if (c->share)
-        curl_share_cleanup(c->share);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_destroy(&c->share_locks[i]);
-    pthread_mutex_destroy(&c->pool_lock);
+    azidt_curl_pool_free(c->pool);
     azidt_kubeconfig_free(c->cfg);
     free(c->base_url);
     curl_slist_free_all(c->connect_to);
@@ -230,33 +196,6 @@ const struct azidt_kubeconfig *
 azidt_kube_client_config(const struct azidt_kube_client *c)
 {
     return c->cfg;
-}
-
-static CURL *pool_get(struct azidt_kube_client *c)
-{
-    CURL *easy = NULL;
-
-    pthread_mutex_lock(&c->pool_lock);
-    if (c->pool_len > 0)
-        easy = c->pool[--c->pool_len];
-    pthread_mutex_unlock(&c->pool_lock);
-    return easy ? easy : curl_easy_init();
-}
-
-static void pool_put(struct azidt_kube_client *c, CURL *easy)
-{
-    if (!easy)
-        return;
-    /* Drop per-call options, keep the connection cache. */
-    curl_easy_reset(easy);
-    pthread_mutex_lock(&c->pool_lock);
-    if (c->pool_len < POOL_MAX) {
-        c->pool[c->pool_len++] = easy;
-        easy = NULL;
-    }
-    pthread_mutex_unlock(&c->pool_lock);
-    if (easy)
-        curl_easy_cleanup(easy);
 }
 
 void azidt_kube_response_clear(struct azidt_kube_response *r)
@@ -507,7 +446,7 @@ static azidt_err setup_easy(struct azidt_kube_client *c, CURL *easy,
     curl_easy_setopt(easy, CURLOPT_URL, call->url);
     if (c->connect_to)
         curl_easy_setopt(easy, CURLOPT_CONNECT_TO, c->connect_to);
-    curl_easy_setopt(easy, CURLOPT_SHARE, c->share);
+    curl_easy_setopt(easy, CURLOPT_SHARE, azidt_curl_pool_share(c->pool));
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
@@ -662,13 +601,13 @@ azidt_err azidt_kube_request(struct azidt_kube_client *c, const char *method,
                 resp->message = NULL;
             return rc;
         }
-        easy = pool_get(c);
+        easy = azidt_curl_pool_get(c->pool);
         if (!easy)
             return AZIDT_ERR_NOMEM;
         rc = setup_easy(c, easy, &call, path, body ? content_type : NULL);
         if (rc) {
             call_free(&call);
-            pool_put(c, easy);
+            azidt_curl_pool_put(c->pool, easy);
             return rc;
         }
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)left);
@@ -696,7 +635,7 @@ azidt_err azidt_kube_request(struct azidt_kube_client *c, const char *method,
         wait_s = rc == AZIDT_ERR_THROTTLED ? retry_after_s(easy) : 0;
         buffer_free(&out);
         call_free(&call);
-        pool_put(c, easy);
+        azidt_curl_pool_put(c->pool, easy);
         if (rc != AZIDT_ERR_THROTTLED ||
             azidt_deadline_remaining(deadline_ms) <= wait_s * 1000 + 100)
             return rc;
