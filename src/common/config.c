@@ -98,9 +98,15 @@ static const struct option options[] = {
     {"max-connections", "AZIDT_MAX_CONNECTIONS", OPT_COUNT,
      FIELD(server.max_connections), 16, 1000000, "COUNT",
      "connections open at once (16 to 1000000); further ones wait in the "
-     "listen queue or are closed at accept, and file descriptors stay free "
-     "for the process; lowered to fit the open-file limit",
+     "kernel's listen queue until one closes, so they never use up file "
+     "descriptors; lowered to fit the open-file limit",
      "1024"},
+    {"max-connections-per-ip", "AZIDT_MAX_CONNECTIONS_PER_IP", OPT_COUNT,
+     FIELD(server.max_connections_per_ip), 0, 1000000, "COUNT",
+     "connections open at once from one client address (0 for no limit); "
+     "further ones are closed at accept, so one client cannot hold every "
+     "connection; keep it above the apiserver's concurrent webhook calls",
+     "512"},
     {"client-ca-file", "AZIDT_CLIENT_CA_FILE", OPT_STRING,
      FIELD(server.client_ca_file), 0, 0, "PATH",
      "PEM CA certificates that sign the apiserver's client certificate; "
@@ -203,6 +209,7 @@ azidt_err azidt_config_init(struct azidt_config *cfg)
     srv->slow_workers = 8;
     srv->slow_queue_size = 64;
     srv->max_connections = 1024;
+    srv->max_connections_per_ip = 512;
     cfg->log_level = AZIDT_LOG_INFO;
     cfg->identity.enabled = true;
     cfg->identity.undo_reserve_ms = 4 * SECOND_MS;

@@ -287,6 +287,16 @@ static void describe_subject(gnutls_x509_crt_t leaf, char *buf, size_t len)
         snprintf(buf, len, "(unreadable subject)");
 }
 
+/* Drop the trailing spaces and full stop of GnuTLS's status text. */
+static void trim_status(gnutls_datum_t *text)
+{
+    char *s = (char *)text->data;
+    size_t len = s ? strlen(s) : 0;
+
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '.'))
+        s[--len] = '\0';
+}
+
 /* Verify the imported chain against the current CAs. */
 static bool verify_chain(struct azidt_client_auth *auth,
                          gnutls_x509_crt_t *chain, unsigned count, char *why,
@@ -315,6 +325,7 @@ static bool verify_chain(struct azidt_client_auth *auth,
     }
     gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text,
                                                  0);
+    trim_status(&text);
     snprintf(why, len,
              "client certificate \"%s\" not verified by --client-ca-file: %s",
              subject, text.data ? (const char *)text.data : "rejected");

@@ -391,7 +391,7 @@ static enum MHD_Result begin(struct exchange *ex, const char *url,
         azidt_metrics_client_cert_rejected();
         return reject(ex, MHD_HTTP_UNAUTHORIZED, NULL,
                       "%s; admission requests need a client certificate "
-                      "signed by a CA in --client-ca-file",
+                      "that --client-ca-file and --client-cert-names accept",
                       why);
     }
     if (!ex->route)

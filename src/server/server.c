@@ -267,9 +267,10 @@ static void note_refusal(const char *detail)
         return;
     snprintf(count, sizeof(count), "%llu",
              (unsigned long long)atomic_exchange(&refusals_unreported, 0));
-    AZIDT_LOG_WARN("refusing connections: the connection limit is reached; "
-                   "if the apiserver is the client, raise --max-connections, "
-                   "otherwise find the client that holds them",
+    AZIDT_LOG_WARN("refusing connections at accept: a client address holds "
+                   "--max-connections-per-ip connections, or the process "
+                   "holds --max-connections; if the apiserver is refused, "
+                   "raise the limit, otherwise find the client",
                    "refused", count, "detail", detail);
 }
 
@@ -362,6 +363,7 @@ azidt_err azidt_server_start(struct azidt_server *server, char *err,
     bool ipv6 = false;
     char port[16];
     char limit[16];
+    char per_ip[16];
     char idle[16];
     azidt_err rc;
 
@@ -392,6 +394,7 @@ azidt_err azidt_server_start(struct azidt_server *server, char *err,
         cfg->tls_min_version >= 13 ? PRIORITIES_TLS13 : PRIORITIES_TLS12,
         MHD_OPTION_CONNECTION_TIMEOUT, idle_seconds,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
         MHD_OPTION_NOTIFY_CONNECTION, notify_connection, server,
         MHD_OPTION_NOTIFY_COMPLETED, azidt_exchange_completed, server,
         MHD_OPTION_END);
@@ -408,6 +411,7 @@ azidt_err azidt_server_start(struct azidt_server *server, char *err,
     atomic_store(&server->accepting, true);
     snprintf(port, sizeof(port), "%u", cfg->port);
     snprintf(limit, sizeof(limit), "%u", cfg->max_connections);
+    snprintf(per_ip, sizeof(per_ip), "%u", cfg->max_connections_per_ip);
     snprintf(idle, sizeof(idle), "%u", idle_seconds);
     AZIDT_LOG_INFO(
         "listening", "address", cfg->listen_address, "port", port,
