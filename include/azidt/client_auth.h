@@ -1,7 +1,7 @@
 /*
  * Client certificate authentication of admission requests (mutual TLS).
  *
- * The store holds the CA certificates of --client-ca-file and, optionally,
+ * The store contains the CA certificates of --client-ca-file and, optionally,
  * the names a client certificate must carry (--client-cert-names). The
  * server asks every TLS client for a certificate without requiring one,
  * and the request handler calls azidt_client_auth_verify() with the
@@ -34,7 +34,7 @@
 
 struct azidt_client_auth;
 
-/* Most names accepted in --client-cert-names. */
+/* Maximum number of names in --client-cert-names. */
 #define AZIDT_CLIENT_NAMES_MAX 16
 
 /*

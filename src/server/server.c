@@ -267,11 +267,11 @@ static void note_refusal(const char *detail)
         return;
     snprintf(count, sizeof(count), "%llu",
              (unsigned long long)atomic_exchange(&refusals_unreported, 0));
-    AZIDT_LOG_WARN("refusing connections at accept: a client address holds "
-                   "--max-connections-per-ip connections, or the process "
-                   "holds --max-connections; if the apiserver is refused, "
+    AZIDT_LOG_WARN("rejecting connections at accept: a client address has "
+                   "--max-connections-per-ip connections open, or the process "
+                   "has --max-connections; if the apiserver is rejected, "
                    "raise the limit, otherwise find the client",
-                   "refused", count, "detail", detail);
+                   "rejected", count, "detail", detail);
 }
 
 /* Route libmicrohttpd's own messages (TLS handshake failures, accept

@@ -523,7 +523,7 @@ START_TEST(guard_per_ip_limit)
     request("/validate/pods", "good", "127.0.0.2", pod_review, &reply);
     ck_assert_int_eq(reply.status, 200);
     ck_assert_msg(reply.seconds < 2.0, "answered after %.2fs", reply.seconds);
-    ck_assert(log_contains("refusing connections at accept"));
+    ck_assert(log_contains("rejecting connections at accept"));
     close_flood();
 }
 END_TEST
