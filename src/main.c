@@ -2,12 +2,15 @@
  * azidt-webhook: read the configuration, load the serving certificate,
  * serve the admission routes until SIGTERM or SIGINT, then drain.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
+#include "azidt/client_auth.h"
 #include "azidt/config.h"
 #include "azidt/constants.h"
 #include "azidt/handlers.h"
@@ -20,6 +23,66 @@
 /* Grace period for a superseded certificate pair beyond the idle timeout:
  * by then every handshake that could have picked it up has ended. */
 #define CERT_GRACE_EXTRA_MS 60000
+
+/* File descriptors kept for everything but client connections: logs,
+ * certificate files, the Kubernetes and Azure clients, libmicrohttpd's
+ * epoll and signalling descriptors. */
+#define RESERVED_FDS 128
+
+static void format_limit(rlim_t value, char *buf, size_t len)
+{
+    if (value == RLIM_INFINITY)
+        snprintf(buf, len, "unlimited");
+    else
+        snprintf(buf, len, "%llu", (unsigned long long)value);
+}
+
+/*
+ * Raise the soft open-file limit to the hard limit, log both, and lower
+ * *max_connections when the limit cannot hold them with RESERVED_FDS to
+ * spare, so that open connections never exhaust the descriptors that
+ * accepting the apiserver's next connection needs.
+ */
+static void raise_file_limit(unsigned *max_connections)
+{
+    struct rlimit lim;
+    char soft[32];
+    char hard[32];
+    char before[32];
+    char count[16];
+
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        AZIDT_LOG_WARN("cannot read the open-file limit", "error",
+                       strerror(errno));
+        return;
+    }
+    format_limit(lim.rlim_cur, before, sizeof(before));
+    if (lim.rlim_cur != lim.rlim_max) {
+        rlim_t old = lim.rlim_cur;
+
+        lim.rlim_cur = lim.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+            AZIDT_LOG_WARN("cannot raise the open-file limit", "error",
+                           strerror(errno));
+            lim.rlim_cur = old;
+        }
+    }
+    format_limit(lim.rlim_cur, soft, sizeof(soft));
+    format_limit(lim.rlim_max, hard, sizeof(hard));
+    AZIDT_LOG_INFO("open-file limit", "soft", soft, "hard", hard,
+                   "soft_at_start", before);
+    if (lim.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)*max_connections + RESERVED_FDS > lim.rlim_cur) {
+        *max_connections = lim.rlim_cur > RESERVED_FDS + 16
+                               ? (unsigned)(lim.rlim_cur - RESERVED_FDS)
+                               : 16;
+        snprintf(count, sizeof(count), "%u", *max_connections);
+        AZIDT_LOG_WARN("lowered --max-connections to fit the open-file "
+                       "limit; raise the hard limit (ulimit -n) to allow "
+                       "more",
+                       "max_connections", count, "open_file_limit", soft);
+    }
+}
 
 static bool validate_needs_worker(void *ctx,
                                   const struct azidt_admission_request *req)
@@ -73,6 +136,7 @@ int main(int argc, char **argv)
     struct azidt_config cfg;
     struct azidt_handler_ctx handlers;
     struct azidt_tls_store *store = NULL;
+    struct azidt_client_auth *client_auth = NULL;
     struct azidt_server *server = NULL;
     struct azidt_identity_service *identity = NULL;
     char err[1024];
@@ -101,6 +165,7 @@ int main(int argc, char **argv)
     }
     azidt_log_set_level(cfg.log_level);
     block_stop_signals(&stop_signals);
+    raise_file_limit(&cfg.server.max_connections);
 
     if (azidt_tls_store_create(cfg.server.tls_cert_file,
                                cfg.server.tls_key_file, &store, err,
@@ -118,6 +183,21 @@ int main(int argc, char **argv)
         AZIDT_LOG_ERROR("cannot start the certificate watcher thread");
         goto out;
     }
+    if (cfg.server.client_ca_file &&
+        (azidt_client_auth_create(cfg.server.client_ca_file,
+                                  cfg.server.client_cert_names, &client_auth,
+                                  err, sizeof(err)) ||
+         azidt_client_auth_start(client_auth,
+                                 cfg.server.cert_reload_interval_ms))) {
+        AZIDT_LOG_ERROR("cannot load the client CA file; set "
+                        "--client-ca-file to a readable PEM file of CA "
+                        "certificates, or leave it unset",
+                        "error", err);
+        goto out;
+    }
+    if (!cfg.server.client_ca_file && cfg.server.client_cert_names)
+        AZIDT_LOG_WARN("--client-cert-names has no effect without "
+                       "--client-ca-file");
 
     azidt_handler_ctx_init(&handlers);
     handlers.not_ready_pods = cfg.pods.not_ready;
@@ -150,6 +230,7 @@ int main(int argc, char **argv)
         AZIDT_LOG_ERROR("cannot set up the server routes");
         goto out;
     }
+    azidt_server_set_client_auth(server, client_auth);
     if (azidt_server_start(server, err, sizeof(err))) {
         AZIDT_LOG_ERROR("cannot start the HTTPS server", "error", err);
         goto out;
@@ -163,6 +244,7 @@ int main(int argc, char **argv)
 out:
     azidt_server_destroy(server);
     azidt_identity_service_stop(identity);
+    azidt_client_auth_destroy(client_auth);
     azidt_tls_store_destroy(store);
     azidt_config_free(&cfg);
     return status;

@@ -37,6 +37,10 @@ struct azidt_server_config {
     unsigned http_threads;           /* libmicrohttpd thread pool size */
     unsigned slow_workers;           /* threads that run slow requests */
     unsigned slow_queue_size;        /* slow requests waiting for a worker */
+    unsigned max_connections;        /* open connections at once */
+    unsigned max_connections_per_ip; /* from one address; 0: no limit */
+    char *client_ca_file;            /* NULL: no client certificate required */
+    char *client_cert_names; /* comma-separated CN/SAN names; NULL: any */
 };
 
 /*

@@ -124,6 +124,17 @@ void azidt_metrics_set_leader(bool leading);
 /* Count one attempt to load a changed serving certificate. */
 void azidt_metrics_certificate_reload(bool success);
 
+/* Count one connection closed at accept because --max-connections were
+ * open. */
+void azidt_metrics_connection_refused(void);
+
+/* Add delta (+1 or -1) to the gauge of open connections. */
+void azidt_metrics_connection_open(int delta);
+
+/* Count one admission request answered 401 because it came without a
+ * valid client certificate. */
+void azidt_metrics_client_cert_rejected(void);
+
 /*
  * Render every metric in the Prometheus text exposition format 0.0.4
  * into a new NUL-terminated string (*out, freed by the caller with

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "azidt/admission.h"
+#include "azidt/client_auth.h"
 #include "azidt/config.h"
 #include "azidt/error.h"
 #include "azidt/tls_store.h"
@@ -91,6 +92,15 @@ azidt_err azidt_server_add_route(struct azidt_server *server,
 azidt_err azidt_server_add_ready_check(struct azidt_server *server,
                                        const char *name, azidt_ready_fn fn,
                                        void *ctx);
+
+/*
+ * Require a client certificate that auth verifies on every path except
+ * /healthz, /readyz and /metrics; others get 401. Call before
+ * azidt_server_start(); auth must outlive the server. NULL (the default)
+ * requires none.
+ */
+void azidt_server_set_client_auth(struct azidt_server *server,
+                                  struct azidt_client_auth *auth);
 
 /* Return the route for path, or NULL. */
 const struct azidt_route *

@@ -75,9 +75,9 @@ static const struct option options[] = {
      "10s"},
     {"idle-timeout", "AZIDT_IDLE_TIMEOUT", OPT_DURATION,
      FIELD(server.idle_timeout_ms), SECOND_MS, HOUR_MS, "DURATION",
-     "idle keep-alive connections are closed after this duration "
-     "(whole seconds)",
-     "90s"},
+     "connections are closed after this duration without traffic, in "
+     "the TLS handshake, in a request or between requests (whole seconds)",
+     "30s"},
     {"shutdown-timeout", "AZIDT_SHUTDOWN_TIMEOUT", OPT_DURATION,
      FIELD(server.shutdown_timeout_ms), 0, HOUR_MS, "DURATION",
      "longest wait for requests in flight after SIGTERM or SIGINT "
@@ -95,6 +95,30 @@ static const struct option options[] = {
      "slow requests that may wait for a free worker (0 to 65536); when "
      "full, new slow requests are denied at once",
      "64"},
+    {"max-connections", "AZIDT_MAX_CONNECTIONS", OPT_COUNT,
+     FIELD(server.max_connections), 16, 1000000, "COUNT",
+     "connections open at once (16 to 1000000); further ones wait in the "
+     "kernel's listen queue until one closes, so they never use up file "
+     "descriptors; lowered to fit the open-file limit",
+     "1024"},
+    {"max-connections-per-ip", "AZIDT_MAX_CONNECTIONS_PER_IP", OPT_COUNT,
+     FIELD(server.max_connections_per_ip), 0, 1000000, "COUNT",
+     "connections open at once from one client address (0 for no limit); "
+     "further ones are closed at accept, so one client cannot hold every "
+     "connection; keep it above the apiserver's concurrent webhook calls",
+     "512"},
+    {"client-ca-file", "AZIDT_CLIENT_CA_FILE", OPT_STRING,
+     FIELD(server.client_ca_file), 0, 0, "PATH",
+     "PEM CA certificates that sign the apiserver's client certificate; "
+     "when set, admission requests without a certificate they verify get "
+     "401 (probes and /metrics stay open); reloaded when it changes",
+     "(none: no client certificate required)"},
+    {"client-cert-names", "AZIDT_CLIENT_CERT_NAMES", OPT_STRING,
+     FIELD(server.client_cert_names), 0, 0, "NAMES",
+     "comma-separated names; with --client-ca-file, the client "
+     "certificate's common name or a DNS subject alternative name must be "
+     "one of them",
+     "(any name)"},
     {"log-level", "AZIDT_LOG_LEVEL", OPT_LOG_LEVEL, FIELD(log_level), 0, 0,
      "LEVEL", "lowest log level written: debug, info, warn or error", "info"},
     {"provisioning", "AZIDT_PROVISIONING", OPT_SWITCH, FIELD(identity.enabled),
@@ -179,11 +203,13 @@ azidt_err azidt_config_init(struct azidt_config *cfg)
     srv->cert_reload_interval_ms = 5 * SECOND_MS;
     srv->max_body_bytes = (size_t)(6 * MIB);
     srv->default_timeout_ms = 10 * SECOND_MS;
-    srv->idle_timeout_ms = 90 * SECOND_MS;
+    srv->idle_timeout_ms = 30 * SECOND_MS;
     srv->shutdown_timeout_ms = 25 * SECOND_MS;
     srv->http_threads = 4;
     srv->slow_workers = 8;
     srv->slow_queue_size = 64;
+    srv->max_connections = 1024;
+    srv->max_connections_per_ip = 512;
     cfg->log_level = AZIDT_LOG_INFO;
     cfg->identity.enabled = true;
     cfg->identity.undo_reserve_ms = 4 * SECOND_MS;
@@ -207,6 +233,10 @@ void azidt_config_free(struct azidt_config *cfg)
     cfg->server.listen_address = NULL;
     cfg->server.tls_cert_file = NULL;
     cfg->server.tls_key_file = NULL;
+    free(cfg->server.client_ca_file);
+    free(cfg->server.client_cert_names);
+    cfg->server.client_ca_file = NULL;
+    cfg->server.client_cert_names = NULL;
     free(cfg->identity.kubeconfig);
     free(cfg->identity.cluster_id);
     free(cfg->identity.instance);

@@ -76,6 +76,9 @@ static struct {
     counter orphans_removed;
     counter leader;                 /* gauge, 0 or 1 */
     counter certificate_reloads[2]; /* indexed by success */
+    counter connections_refused;
+    counter connections_open; /* gauge */
+    counter client_cert_rejections;
 } metrics;
 
 static_assert(sizeof(metrics) % sizeof(counter) == 0,
@@ -229,6 +232,22 @@ void azidt_metrics_certificate_reload(bool success)
     add(&metrics.certificate_reloads[success]);
 }
 
+void azidt_metrics_connection_refused(void)
+{
+    add(&metrics.connections_refused);
+}
+
+void azidt_metrics_connection_open(int delta)
+{
+    atomic_fetch_add_explicit(&metrics.connections_open, (uint64_t)delta,
+                              memory_order_relaxed);
+}
+
+void azidt_metrics_client_cert_rejected(void)
+{
+    add(&metrics.client_cert_rejections);
+}
+
 void azidt_metrics_reset(void)
 {
     counter *all = (counter *)&metrics;
@@ -326,6 +345,25 @@ static void write_worker_pool(FILE *out)
             load(&metrics.worker_rejections));
 }
 
+static void write_connections(FILE *out)
+{
+    write_family(out, "azidt_connections_open", "gauge",
+                 "TCP connections open to the HTTPS listener.");
+    fprintf(out, "azidt_connections_open %" PRIu64 "\n",
+            load(&metrics.connections_open));
+    write_family(out, "azidt_connections_refused_total", "counter",
+                 "Connections closed at accept because --max-connections "
+                 "were open.");
+    fprintf(out, "azidt_connections_refused_total %" PRIu64 "\n",
+            load(&metrics.connections_refused));
+    write_family(out, "azidt_client_certificate_rejections_total", "counter",
+                 "Admission requests answered 401 because they came "
+                 "without a client certificate that --client-ca-file "
+                 "verifies.");
+    fprintf(out, "azidt_client_certificate_rejections_total %" PRIu64 "\n",
+            load(&metrics.client_cert_rejections));
+}
+
 static void write_azure(FILE *out)
 {
     char labels[64];
@@ -417,6 +455,7 @@ azidt_err azidt_metrics_render(char **out, size_t *len)
         return AZIDT_ERR_NOMEM;
     write_admission(stream);
     write_worker_pool(stream);
+    write_connections(stream);
     write_azure(stream);
     write_controller(stream);
     write_process(stream);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "azidt/client_auth.h"
 #include "azidt/clock.h"
 #include "azidt/constants.h"
 #include "azidt/log.h"
@@ -354,6 +355,21 @@ static enum MHD_Result answer_probe(struct exchange *ex, const char *url,
     return queue_text(ex, MHD_HTTP_SERVICE_UNAVAILABLE, body, NULL);
 }
 
+/* True when no client certificate is required, or the connection's
+ * certificate passes; otherwise false with the reason in why. */
+static bool client_authenticated(struct exchange *ex, char *why, size_t len)
+{
+    struct azidt_client_auth *auth = azidt_exchange_client_auth(ex->server);
+    const union MHD_ConnectionInfo *info;
+
+    if (!auth)
+        return true;
+    info = MHD_get_connection_info(ex->connection,
+                                   MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return azidt_client_auth_verify(auth, info ? info->tls_session : NULL, why,
+                                    len);
+}
+
 /* Checks that need only the request line and headers. */
 static enum MHD_Result begin(struct exchange *ex, const char *url,
                              const char *method)
@@ -364,12 +380,20 @@ static enum MHD_Result begin(struct exchange *ex, const char *url,
     const char *content_length;
     const char *timeout;
     int64_t timeout_ms;
+    char why[400];
 
     if (strcmp(url, AZIDT_ROUTE_HEALTHZ) == 0 ||
         strcmp(url, AZIDT_ROUTE_READYZ) == 0 ||
         strcmp(url, AZIDT_ROUTE_METRICS) == 0)
         return answer_probe(ex, url, method);
     ex->route = azidt_server_find_route(ex->server, url);
+    if (!client_authenticated(ex, why, sizeof(why))) {
+        azidt_metrics_client_cert_rejected();
+        return reject(ex, MHD_HTTP_UNAUTHORIZED, NULL,
+                      "%s; admission requests need a client certificate "
+                      "that --client-ca-file and --client-cert-names accept",
+                      why);
+    }
     if (!ex->route)
         return reject(ex, MHD_HTTP_NOT_FOUND, NULL,
                       "no handler for path %.200s", url);

@@ -33,6 +33,8 @@ void azidt_exchange_completed(void *cls, struct MHD_Connection *connection,
 const struct azidt_server_config *
 azidt_exchange_config(struct azidt_server *server);
 struct azidt_work_queue *azidt_exchange_workers(struct azidt_server *server);
+struct azidt_client_auth *
+azidt_exchange_client_auth(struct azidt_server *server);
 bool azidt_exchange_readiness(struct azidt_server *server, char *buf,
                               size_t len);
 void azidt_exchange_started(struct azidt_server *server);

@@ -15,9 +15,11 @@
 
 #include <microhttpd.h>
 
+#include "azidt/client_auth.h"
 #include "azidt/clock.h"
 #include "azidt/constants.h"
 #include "azidt/log.h"
+#include "azidt/metrics.h"
 #include "azidt/work_queue.h"
 #include "exchange.h"
 
@@ -25,6 +27,17 @@
  * protocol versions. */
 #define PRIORITIES_TLS12 "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define PRIORITIES_TLS13 "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+
+/* Shortest time between two warnings about refused connections. */
+#define REFUSAL_WARN_INTERVAL_MS 10000
+
+/* Set while a server with client certificate authentication runs; read
+ * by the certificate callback, which has no user data argument. */
+static atomic_bool request_client_cert;
+
+/* Refusals since the last warning, and when that warning was written. */
+static atomic_uint_fast64_t refusals_unreported;
+static atomic_int_fast64_t refusal_warned_ms;
 
 struct ready_check {
     const char *name;
@@ -35,6 +48,7 @@ struct ready_check {
 struct azidt_server {
     struct azidt_server_config cfg; /* strings borrowed from the caller */
     struct azidt_tls_store *store;
+    struct azidt_client_auth *client_auth; /* NULL: no client certificate */
     struct azidt_route routes[AZIDT_MAX_ROUTES];
     size_t route_count;
     struct ready_check checks[AZIDT_MAX_READY_CHECKS];
@@ -202,6 +216,18 @@ azidt_exchange_config(struct azidt_server *server)
     return &server->cfg;
 }
 
+struct azidt_client_auth *
+azidt_exchange_client_auth(struct azidt_server *server)
+{
+    return server->client_auth;
+}
+
+void azidt_server_set_client_auth(struct azidt_server *server,
+                                  struct azidt_client_auth *auth)
+{
+    server->client_auth = auth;
+}
+
 struct azidt_work_queue *azidt_exchange_workers(struct azidt_server *server)
 {
     return server->workers;
@@ -222,8 +248,35 @@ void azidt_exchange_finished(struct azidt_server *server)
     pthread_mutex_unlock(&server->lock);
 }
 
+/*
+ * Count a connection closed at accept and warn at most once per
+ * REFUSAL_WARN_INTERVAL_MS, with the number refused since the last
+ * warning, so a flood of connections cannot flood the log too.
+ */
+static void note_refusal(const char *detail)
+{
+    int64_t now = azidt_clock_now_ms();
+    int64_t last = atomic_load(&refusal_warned_ms);
+    char count[32];
+
+    azidt_metrics_connection_refused();
+    atomic_fetch_add(&refusals_unreported, 1);
+    if (last != 0 && now - last < REFUSAL_WARN_INTERVAL_MS)
+        return;
+    if (!atomic_compare_exchange_strong(&refusal_warned_ms, &last, now))
+        return;
+    snprintf(count, sizeof(count), "%llu",
+             (unsigned long long)atomic_exchange(&refusals_unreported, 0));
+    AZIDT_LOG_WARN("rejecting connections at accept: a client address has "
+                   "--max-connections-per-ip connections open, or the process "
+                   "has --max-connections; if the apiserver is rejected, "
+                   "raise the limit, otherwise find the client",
+                   "rejected", count, "detail", detail);
+}
+
 /* Route libmicrohttpd's own messages (TLS handshake failures, accept
- * errors) into the JSON log. */
+ * errors) into the JSON log. libmicrohttpd reports a connection closed
+ * at the limit only through this log, so that message is counted. */
 static void log_mhd_message(void *cls, const char *fmt, va_list ap)
 {
     char text[512];
@@ -234,7 +287,41 @@ static void log_mhd_message(void *cls, const char *fmt, va_list ap)
     len = strlen(text);
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = '\0';
-    AZIDT_LOG_DEBUG("libmicrohttpd", "detail", text);
+    if (strstr(text, "connection limit") || strstr(text, "Too many open"))
+        note_refusal(text);
+    else
+        AZIDT_LOG_DEBUG("libmicrohttpd", "detail", text);
+}
+
+/* Keep the gauge of open connections. */
+static void notify_connection(void *cls, struct MHD_Connection *connection,
+                              void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)connection;
+    (void)socket_context;
+    azidt_metrics_connection_open(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1
+                                                                       : -1);
+}
+
+/* The serving certificate callback. With client authentication on, it
+ * also asks the client for a certificate: GnuTLS sends the request after
+ * it has chosen the server's certificate. No CA names are sent, and an
+ * absent or unknown certificate does not fail the handshake; the request
+ * handler decides (see client_auth.h). */
+static int retrieve_certificate(gnutls_session_t session,
+                                const gnutls_datum_t *req_ca_rdn, int nreqs,
+                                const gnutls_pk_algorithm_t *pk_algos,
+                                int pk_algos_length, gnutls_pcert_st **pcert,
+                                unsigned int *pcert_length,
+                                gnutls_privkey_t *privkey)
+{
+    if (atomic_load(&request_client_cert))
+        gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUEST);
+    return azidt_tls_store_retrieve(session, req_ca_rdn, nreqs, pk_algos,
+                                    pk_algos_length, pcert, pcert_length,
+                                    privkey);
 }
 
 /* Fill addr from the configured address and port. */
@@ -275,6 +362,9 @@ azidt_err azidt_server_start(struct azidt_server *server, char *err,
     unsigned idle_seconds = (unsigned)((cfg->idle_timeout_ms + 999) / 1000);
     bool ipv6 = false;
     char port[16];
+    char limit[16];
+    char per_ip[16];
+    char idle[16];
     azidt_err rc;
 
     rc = make_address(cfg, &addr, &ipv6, err, errlen);
@@ -290,6 +380,7 @@ azidt_err azidt_server_start(struct azidt_server *server, char *err,
         return rc;
     }
     azidt_tls_store_install(server->store);
+    atomic_store(&request_client_cert, server->client_auth != NULL);
 
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, azidt_exchange_handle, server,
@@ -298,10 +389,13 @@ azidt_err azidt_server_start(struct azidt_server *server, char *err,
         MHD_OPTION_EXTERNAL_LOGGER, log_mhd_message, server,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads,
-        MHD_OPTION_HTTPS_CERT_CALLBACK, azidt_tls_store_retrieve,
+        MHD_OPTION_HTTPS_CERT_CALLBACK, retrieve_certificate,
         MHD_OPTION_HTTPS_PRIORITIES,
         cfg->tls_min_version >= 13 ? PRIORITIES_TLS13 : PRIORITIES_TLS12,
         MHD_OPTION_CONNECTION_TIMEOUT, idle_seconds,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, server,
         MHD_OPTION_NOTIFY_COMPLETED, azidt_exchange_completed, server,
         MHD_OPTION_END);
     if (!server->daemon) {
@@ -316,9 +410,14 @@ azidt_err azidt_server_start(struct azidt_server *server, char *err,
     }
     atomic_store(&server->accepting, true);
     snprintf(port, sizeof(port), "%u", cfg->port);
-    AZIDT_LOG_INFO("listening", "address", cfg->listen_address, "port", port,
-                   "tls_min_version",
-                   cfg->tls_min_version >= 13 ? "1.3" : "1.2");
+    snprintf(limit, sizeof(limit), "%u", cfg->max_connections);
+    snprintf(per_ip, sizeof(per_ip), "%u", cfg->max_connections_per_ip);
+    snprintf(idle, sizeof(idle), "%u", idle_seconds);
+    AZIDT_LOG_INFO(
+        "listening", "address", cfg->listen_address, "port", port,
+        "tls_min_version", cfg->tls_min_version >= 13 ? "1.3" : "1.2",
+        "max_connections", limit, "idle_timeout_s", idle, "client_certificates",
+        server->client_auth ? "required" : "not required");
     return AZIDT_OK;
 }
 

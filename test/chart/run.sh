@@ -157,7 +157,8 @@ render() {
 }
 
 # The chart's settings in each variant the cases render and apply.
-variants=(defaults no_cert_manager workload_identity own_issuer service_monitor)
+variants=(defaults no_cert_manager workload_identity own_issuer service_monitor
+    client_auth)
 variant_args() {
     case "$1" in
     defaults) ;;
@@ -165,6 +166,7 @@ variant_args() {
     workload_identity) echo "--set azure.credential=workloadIdentity --set azure.tenantId=contoso.onmicrosoft.com --set azure.caBundleConfigMap.name=corporate-ca --set webhook.clusterId=aks-west-1" ;;
     own_issuer) echo "--set certManager.issuerRef.kind=ClusterIssuer --set certManager.issuerRef.name=corporate --set certManager.issuerRef.group=cert-manager.io" ;;
     service_monitor) echo "--set metrics.serviceMonitor.enabled=true --set metrics.serviceMonitor.labels.release=prometheus" ;;
+    client_auth) echo "--set webhook.clientAuth.caSecretName=apiserver-client-ca --set webhook.clientAuth.certNames={kube-apiserver,front-proxy} --set webhook.maxConnections=2048" ;;
     esac
 }
 

@@ -4,7 +4,12 @@
 # and service-account controllers), with certificates made by OpenSSL, then
 # installs the CRDs the product needs and waits until they are established.
 #
-# Usage: test/cluster/up.sh DIR
+# Usage: test/cluster/up.sh [--webhook-client-cert] DIR
+#
+# --webhook-client-cert makes the apiserver present a client certificate
+# to admission webhooks (AdmissionConfiguration with a kubeconfig whose
+# "*" user has the certificate), signed by a CA of its own; DIR/env then
+# names the CA, and a second certificate from it for tests.
 #
 # DIR contains everything the cluster uses and may not exist yet:
 #   DIR/env          shell file to source: KUBECONFIG, PATH with the pinned
@@ -13,6 +18,8 @@
 #   DIR/pki/         test CA, serving and client certificates, SA keys;
 #                    webhook.crt/webhook.key is a serving certificate for
 #                    127.0.0.1 signed by the CA in ca.crt
+#   DIR/admission/   with --webhook-client-cert: the apiserver's
+#                    AdmissionConfiguration and webhook kubeconfig
 #   DIR/logs/        one log per component
 #   DIR/run/         pid files
 # The processes keep running after this script returns; stop them with
@@ -31,7 +38,12 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-[[ $# -eq 1 ]] || die "usage: $0 DIR"
+webhook_client_cert=0
+if [[ "${1:-}" == --webhook-client-cert ]]; then
+    webhook_client_cert=1
+    shift
+fi
+[[ $# -eq 1 ]] || die "usage: $0 [--webhook-client-cert] DIR"
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
 bin=${AZIDT_K8S_BIN:-$repo/test/k8s/bin}
@@ -105,6 +117,13 @@ make_pki() {
         "$client_ext"
     new_cert controller-manager client-ca "/CN=system:kube-controller-manager" \
         "$client_ext"
+    # Client certificate the apiserver presents to webhooks, from a CA
+    # only the webhook trusts.
+    if ((webhook_client_cert)); then
+        new_ca webhook-client-ca "/CN=azidt-test-webhook-client-ca"
+        new_cert webhook-client webhook-client-ca \
+            "/CN=kube-apiserver-webhook-client" "$client_ext"
+    fi
     # Service-account token signing keys.
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
         -out "$pki/sa.key" 2>/dev/null
@@ -137,6 +156,38 @@ contexts:
 current-context: azidt-test
 KUBECONFIG
     chmod 600 "$1"
+}
+
+# The apiserver finds the credentials for a webhook in this kubeconfig by
+# the webhook's host and port; "*" matches every webhook.
+write_admission_config() {
+    local b64='base64 -w0'
+    mkdir -p "$dir/admission"
+    cat >"$dir/admission/webhook.kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+users:
+- name: '*'
+  user:
+    client-certificate-data: $($b64 <"$pki/webhook-client.crt")
+    client-key-data: $($b64 <"$pki/webhook-client.key")
+KUBECONFIG
+    chmod 600 "$dir/admission/webhook.kubeconfig"
+    cat >"$dir/admission/config.yaml" <<CONFIG
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: ValidatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $dir/admission/webhook.kubeconfig
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $dir/admission/webhook.kubeconfig
+CONFIG
 }
 
 # ---------------------------------------------------------- processes
@@ -209,6 +260,11 @@ start_etcd() {
 
 start_apiserver() {
     local attempt rc
+    local extra=()
+    if ((webhook_client_cert)); then
+        write_admission_config
+        extra=(--admission-control-config-file="$dir/admission/config.yaml")
+    fi
     for attempt in 1 2 3; do
         api_port=$(free_port)
         api_url=https://127.0.0.1:$api_port
@@ -226,7 +282,8 @@ start_apiserver() {
             --service-account-signing-key-file="$pki/sa.key" \
             --service-cluster-ip-range=10.96.0.0/16 \
             --endpoint-reconciler-type=none \
-            --profiling=false
+            --profiling=false \
+            "${extra[@]}"
         rc=0
         wait_component kube-apiserver 120 curl_admin "$api_url/readyz" ||
             rc=$?
@@ -308,6 +365,16 @@ wait_until 30 "discovery of the CRDs" "$kubectl" get --all-namespaces \
     printf 'export AZIDT_TEST_WEBHOOK_CERT_FILE=%q\n' "$pki/webhook.crt"
     printf 'export AZIDT_TEST_WEBHOOK_KEY_FILE=%q\n' "$pki/webhook.key"
     printf 'export AZIDT_TEST_LOG_DIR=%q\n' "$logs"
+    if ((webhook_client_cert)); then
+        printf 'export AZIDT_TEST_WEBHOOK_CLIENT_CA_FILE=%q\n' \
+            "$pki/webhook-client-ca.crt"
+        printf 'export AZIDT_TEST_WEBHOOK_CLIENT_NAME=%q\n' \
+            kube-apiserver-webhook-client
+        printf 'export AZIDT_TEST_WEBHOOK_CLIENT_CERT_FILE=%q\n' \
+            "$pki/webhook-client.crt"
+        printf 'export AZIDT_TEST_WEBHOOK_CLIENT_KEY_FILE=%q\n' \
+            "$pki/webhook-client.key"
+    fi
 } >"$dir/env"
 
 trap - ERR EXIT

@@ -13,6 +13,9 @@
 #   AZIDT_E2E_KEEP=1               keep the temporary folder (logs, data)
 #   AZIDT_E2E_SWEEP_INTERVAL=DUR   the webhook's --sweep-interval (10m)
 #   AZIDT_E2E_ORPHAN_GRACE=DUR     the webhook's --orphan-grace (10m)
+#   AZIDT_E2E_CLIENT_CERT=1        the apiserver presents a client
+#                                  certificate to webhooks, and the webhook
+#                                  requires it (--client-ca-file)
 
 e2e_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$e2e_here/../.." && pwd)
@@ -58,7 +61,11 @@ e2e_start() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
-    "$repo/test/cluster/up.sh" "$work" || die "the control plane did not start"
+    local up_options=()
+    [[ "${AZIDT_E2E_CLIENT_CERT:-0}" == 1 ]] &&
+        up_options=(--webhook-client-cert)
+    "$repo/test/cluster/up.sh" "${up_options[@]}" "$work" ||
+        die "the control plane did not start"
     # shellcheck source=/dev/null
     . "$work/env"
     webhook_log=$AZIDT_TEST_LOG_DIR/webhook.log
@@ -80,6 +87,10 @@ webhook_port=""
 # Sets webhook_port to the new replica's port.
 start_webhook() {
     local instance=${1:-webhook}
+    local auth=()
+    [[ -n "${AZIDT_TEST_WEBHOOK_CLIENT_CA_FILE:-}" ]] &&
+        auth=(--client-ca-file "$AZIDT_TEST_WEBHOOK_CLIENT_CA_FILE"
+            --client-cert-names "$AZIDT_TEST_WEBHOOK_CLIENT_NAME")
     webhook_port=$(free_port)
     echo "=== $(date -u +%FT%TZ) starting $instance on port $webhook_port" \
         >>"$webhook_log"
@@ -98,7 +109,8 @@ start_webhook() {
             --sweep-interval "${AZIDT_E2E_SWEEP_INTERVAL:-10m}" \
             --orphan-grace "${AZIDT_E2E_ORPHAN_GRACE:-10m}" \
             --secret-overlap "${AZIDT_E2E_SECRET_OVERLAP:-10m}" \
-            --log-level debug
+            --log-level debug \
+            "${auth[@]}"
     ) </dev/null >>"$webhook_log" 2>&1 &
     echo $! >"$AZIDT_TEST_DIR/run/$instance.pid"
     if ! wait_until 30 "the webhook's /readyz" curl --noproxy '*' -fsS \

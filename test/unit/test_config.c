@@ -46,6 +46,11 @@ START_TEST(config_defaults)
     ck_assert_int_eq(cfg.server.tls_min_version, 12);
     ck_assert_int_eq(cfg.log_level, AZIDT_LOG_INFO);
     ck_assert_int_eq(cfg.pods.not_ready, AZIDT_NOT_READY_PODS_DENY);
+    ck_assert_int_eq(cfg.server.idle_timeout_ms, 30000);
+    ck_assert_uint_eq(cfg.server.max_connections, 1024);
+    ck_assert_uint_eq(cfg.server.max_connections_per_ip, 512);
+    ck_assert_ptr_null(cfg.server.client_ca_file);
+    ck_assert_ptr_null(cfg.server.client_cert_names);
     ck_assert(!cfg.show_help);
     azidt_config_free(&cfg);
 }
@@ -61,6 +66,10 @@ START_TEST(config_env_sets_values)
                                       "AZIDT_SLOW_WORKERS=3",
                                       "AZIDT_TLS_MIN_VERSION=1.3",
                                       "AZIDT_NOT_READY_PODS=warn",
+                                      "AZIDT_MAX_CONNECTIONS=300",
+                                      "AZIDT_MAX_CONNECTIONS_PER_IP=0",
+                                      "AZIDT_CLIENT_CA_FILE=/etc/ca.crt",
+                                      "AZIDT_CLIENT_CERT_NAMES=a,b",
                                       NULL};
     struct azidt_config cfg;
     char *argv[] = {"azidt-webhook", NULL};
@@ -75,6 +84,10 @@ START_TEST(config_env_sets_values)
     ck_assert_uint_eq(cfg.server.slow_workers, 3);
     ck_assert_int_eq(cfg.server.tls_min_version, 13);
     ck_assert_int_eq(cfg.pods.not_ready, AZIDT_NOT_READY_PODS_WARN);
+    ck_assert_uint_eq(cfg.server.max_connections, 300);
+    ck_assert_uint_eq(cfg.server.max_connections_per_ip, 0);
+    ck_assert_str_eq(cfg.server.client_ca_file, "/etc/ca.crt");
+    ck_assert_str_eq(cfg.server.client_cert_names, "a,b");
     azidt_config_free(&cfg);
 }
 END_TEST

@@ -391,7 +391,16 @@ START_TEST(metrics_counters_and_gauges)
     azidt_metrics_certificate_reload(true);
     azidt_metrics_certificate_reload(false);
     azidt_metrics_certificate_reload(false);
+    azidt_metrics_connection_refused();
+    azidt_metrics_connection_open(1);
+    azidt_metrics_connection_open(1);
+    azidt_metrics_connection_open(-1);
+    azidt_metrics_client_cert_rejected();
     text = render();
+    ck_assert_uint_eq(value_of(text, "azidt_connections_refused_total"), 1);
+    ck_assert_uint_eq(value_of(text, "azidt_connections_open"), 1);
+    ck_assert_uint_eq(
+        value_of(text, "azidt_client_certificate_rejections_total"), 1);
     ck_assert_uint_eq(value_of(text, "azidt_worker_rejections_total"), 1);
     ck_assert_uint_eq(value_of(text, "azidt_worker_queue_depth"), 3);
     ck_assert_uint_eq(value_of(text, "azidt_worker_pool_busy"), 2);
