@@ -48,11 +48,16 @@ struct azidt_arm_role_assignment {
 
 /*
  * Return the GUID of the built-in role name (Reader, Contributor, Managed
- * Identity Operator, Virtual Machine Contributor, Key Vault Secrets User;
- * compared case-insensitively), or NULL. Built-in GUIDs are the same in
- * every tenant.
+ * Identity Operator, Virtual Machine Contributor, Key Vault Secrets User,
+ * Owner, User Access Administrator, Role Based Access Control
+ * Administrator; compared case-insensitively), or NULL. Built-in GUIDs are
+ * the same in every tenant.
  */
 const char *azidt_arm_builtin_role_guid(const char *name);
+
+/* Return the name of the built-in role whose GUID is guid (compared
+ * case-insensitively), or NULL when the table above does not hold it. */
+const char *azidt_arm_builtin_role_name(const char *guid);
 
 /* Return the trailing GUID of a role definition id, or the id itself when
  * it has no '/'. Role ids are compared by this GUID, since the same role
