@@ -78,17 +78,16 @@ static azidt_err build_role_policy(const struct azidt_policy_config *cfg,
     if (cfg->allowed_scope_prefixes)
         snprintf(prefix, sizeof(prefix), "%s", cfg->allowed_scope_prefixes);
     else if (subscription && *subscription)
-        snprintf(prefix, sizeof(prefix), "/subscriptions/%.100s/resourceGroups/",
-                 subscription);
+        snprintf(prefix, sizeof(prefix),
+                 "/subscriptions/%.100s/resourceGroups/", subscription);
     else
         AZIDT_LOG_WARN("AZURE_SUBSCRIPTION_ID is not set and neither is "
                        "--allowed-scope-prefixes: role assignment scopes are "
                        "not limited to a subscription");
-    rc = azidt_role_policy_new(cfg->denied_roles, cfg->allowed_roles,
-                               cfg->allowed_scope_prefixes
-                                   ? cfg->allowed_scope_prefixes
-                                   : prefix,
-                               out, err, sizeof(err));
+    rc = azidt_role_policy_new(
+        cfg->denied_roles, cfg->allowed_roles,
+        cfg->allowed_scope_prefixes ? cfg->allowed_scope_prefixes : prefix, out,
+        err, sizeof(err));
     if (rc)
         AZIDT_LOG_ERROR("invalid role policy; fix --allowed-scope-prefixes "
                         "(AZIDT_ALLOWED_SCOPE_PREFIXES)",

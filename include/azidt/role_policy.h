@@ -65,7 +65,6 @@ azidt_role_policy_check_role(const struct azidt_role_policy *policy,
  * scope and the rule. A NULL policy allows everything.
  */
 bool azidt_role_policy_check_scope(const struct azidt_role_policy *policy,
-                                   const char *scope, char *why,
-                                   size_t whylen);
+                                   const char *scope, char *why, size_t whylen);
 
 #endif

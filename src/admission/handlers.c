@@ -196,8 +196,8 @@ static bool object_exists(const struct azidt_handler_ctx *hctx,
     struct azidt_identity_view view;
 
     if (!hctx->identities ||
-        azidt_identity_cache_find(hctx->identities, req->namespace_,
-                                  req->name, &view) != AZIDT_OK)
+        azidt_identity_cache_find(hctx->identities, req->namespace_, req->name,
+                                  &view) != AZIDT_OK)
         return false;
     azidt_admission_deny(resp, 409,
                          "AzureIdentityTerminator %s/%s already exists; "
@@ -268,22 +268,20 @@ static bool roles_forbidden(const struct azidt_handler_ctx *hctx,
             cJSON_GetObjectItemCaseSensitive(entry, "scope"));
         char why[768];
 
-        if (role && azidt_role_policy_check_role(hctx->role_policy, role, NULL,
-                                                 why, sizeof(why)) ==
-                        AZIDT_ROLE_DENIED &&
+        if (role &&
+            azidt_role_policy_check_role(hctx->role_policy, role, NULL, why,
+                                         sizeof(why)) == AZIDT_ROLE_DENIED &&
             used < sizeof(message))
-            used += (size_t)snprintf(
-                message + used, sizeof(message) - used,
-                "%sspec.roleAssignments[%d].role: %s", used ? "; " : "",
-                index, why);
+            used += (size_t)snprintf(message + used, sizeof(message) - used,
+                                     "%sspec.roleAssignments[%d].role: %s",
+                                     used ? "; " : "", index, why);
         if (scope &&
             !azidt_role_policy_check_scope(hctx->role_policy, scope, why,
                                            sizeof(why)) &&
             used < sizeof(message))
-            used += (size_t)snprintf(
-                message + used, sizeof(message) - used,
-                "%sspec.roleAssignments[%d].scope: %s", used ? "; " : "",
-                index, why);
+            used += (size_t)snprintf(message + used, sizeof(message) - used,
+                                     "%sspec.roleAssignments[%d].scope: %s",
+                                     used ? "; " : "", index, why);
         index++;
     }
     if (!used)

@@ -132,8 +132,7 @@ static const struct option options[] = {
      "to 24h)",
      "10m"},
     {"orphan-grace", "AZIDT_ORPHAN_GRACE", OPT_DURATION,
-     FIELD(identity.orphan_grace_ms), 30 * SECOND_MS, 24 * HOUR_MS,
-     "DURATION",
+     FIELD(identity.orphan_grace_ms), 30 * SECOND_MS, 24 * HOUR_MS, "DURATION",
      "minimum age of an application without an AzureIdentityTerminator "
      "before the sweep deletes it (duration, 30s to 24h); at least 30s, the "
      "longest admission timeout, so the sweep never deletes an application "
@@ -162,8 +161,8 @@ static const struct option options[] = {
      "the Ready reason; warn sets its aadpodidbinding label and admits it "
      "with a warning",
      "deny"},
-    {"denied-roles", "AZIDT_DENIED_ROLES", OPT_LIST,
-     FIELD(policy.denied_roles), 0, 0, "ROLES",
+    {"denied-roles", "AZIDT_DENIED_ROLES", OPT_LIST, FIELD(policy.denied_roles),
+     0, 0, "ROLES",
      "comma-separated role names or GUIDs that spec.roleAssignments may "
      "never grant; built-in names also match their GUIDs; list custom "
      "roles by GUID; empty denies none",

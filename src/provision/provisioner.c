@@ -154,9 +154,8 @@ static azidt_err resolve_roles(struct azidt_provisioner *prov,
          * policy, or admitted without this webhook, must not get a role
          * the policy now forbids. */
         if (!rc && azidt_role_policy_check_role(
-                       prov->policy, spec->roles[i].role,
-                       w->role_definition_id, reason,
-                       sizeof(reason)) != AZIDT_ROLE_ALLOWED) {
+                       prov->policy, spec->roles[i].role, w->role_definition_id,
+                       reason, sizeof(reason)) != AZIDT_ROLE_ALLOWED) {
             snprintf(err, errlen, "spec.roleAssignments[%zu].role: %s", i,
                      reason);
             return AZIDT_ERR_FORBIDDEN;
@@ -350,9 +349,9 @@ static azidt_err find_foreign_app(struct azidt_provisioner *prov,
                                   bool *adopted, char *err, size_t errlen)
 {
     struct azidt_graph_app found = {0};
-    azidt_err rc = azidt_graph_app_get(prov->client, AZIDT_GRAPH_KEY_UNIQUE_NAME,
-                                       out->unique_name, 0, deadline_ms,
-                                       &found, err, errlen);
+    azidt_err rc = azidt_graph_app_get(
+        prov->client, AZIDT_GRAPH_KEY_UNIQUE_NAME, out->unique_name, 0,
+        deadline_ms, &found, err, errlen);
 
     *adopted = false;
     if (rc == AZIDT_ERR_NOT_FOUND)
@@ -409,8 +408,7 @@ static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
             APP_TAG_COUNT, deadline_ms, &app, &out->app_created, err, errlen);
         if (rc)
             return rc;
-        snprintf(out->app_object_id, sizeof(out->app_object_id), "%s",
-                 app.id);
+        snprintf(out->app_object_id, sizeof(out->app_object_id), "%s", app.id);
         snprintf(out->client_id, sizeof(out->client_id), "%s", app.app_id);
         out->app = app.json;
         app.json = NULL;

@@ -234,8 +234,7 @@ azidt_role_policy_check_role(const struct azidt_role_policy *policy,
 }
 
 bool azidt_role_policy_check_scope(const struct azidt_role_policy *policy,
-                                   const char *scope, char *why,
-                                   size_t whylen)
+                                   const char *scope, char *why, size_t whylen)
 {
     if (!policy)
         return true;
