@@ -68,7 +68,7 @@ const char *azidt_provisioner_cluster_id(const struct azidt_provisioner *prov);
  * removed when prune is true. prune false is admission's mode: there an
  * existing application whose uid tag names another object keeps its tags
  * (the request may be a CREATE of a live name that the apiserver then
- * refuses); the controller, with prune true, writes the stored object's.
+ * rejects). The controller, with prune true, writes the stored object's.
  * A role or scope the role policy forbids fails with AZIDT_ERR_FORBIDDEN
  * before anything is created.
  *

@@ -29,8 +29,8 @@ struct azidt_role_policy;
 enum azidt_role_verdict {
     AZIDT_ROLE_ALLOWED,
     AZIDT_ROLE_DENIED,
-    /* Only at admission: a custom role name that only the resolved GUID
-     * can decide against --allowed-roles; the provisioner decides. */
+    /* Only at admission: a custom role name, which only its resolved GUID
+     * can match against --allowed-roles, so the provisioner decides. */
     AZIDT_ROLE_UNDECIDED,
 };
 

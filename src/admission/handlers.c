@@ -177,6 +177,8 @@ static bool cache_not_synced(const struct azidt_handler_ctx *hctx,
 {
     if (!hctx->identities || azidt_identity_cache_synced(hctx->identities))
         return false;
+    AZIDT_LOG_WARN("denied: identity cache not synced yet", "uid", req->uid,
+                   "namespace", req->namespace_, "name", req->name);
     azidt_admission_deny(resp, 503,
                          "AzureIdentityTerminator %s/%s: the webhook has "
                          "not finished reading the cluster's identities; "
@@ -199,6 +201,8 @@ static bool object_exists(const struct azidt_handler_ctx *hctx,
         azidt_identity_cache_find(hctx->identities, req->namespace_, req->name,
                                   &view) != AZIDT_OK)
         return false;
+    AZIDT_LOG_INFO("denied: CREATE of an existing object", "uid", req->uid,
+                   "namespace", req->namespace_, "name", req->name);
     azidt_admission_deny(resp, 409,
                          "AzureIdentityTerminator %s/%s already exists; "
                          "delete it first or choose another name",
@@ -232,6 +236,9 @@ static bool selector_bound_elsewhere(const struct azidt_handler_ctx *hctx,
     if (!azidt_identity_cache_bound_elsewhere(hctx->identities, selector,
                                               req->namespace_))
         return false;
+    AZIDT_LOG_INFO("denied: podSelector bound in another namespace", "uid",
+                   req->uid, "namespace", req->namespace_, "name", req->name,
+                   "pod_selector", selector);
     azidt_admission_deny(resp, 409,
                          "AzureIdentityTerminator %s/%s: spec.podSelector "
                          "\"%s\" is already selected by an "
@@ -286,6 +293,8 @@ static bool roles_forbidden(const struct azidt_handler_ctx *hctx,
     }
     if (!used)
         return false;
+    AZIDT_LOG_INFO("denied: role policy", "uid", req->uid, "namespace",
+                   req->namespace_, "name", req->name, "error", message);
     azidt_admission_deny(resp, 403,
                          "AzureIdentityTerminator %s/%s is forbidden: %s",
                          req->namespace_, req->name, message);
@@ -342,6 +351,9 @@ static void provision_identity(const struct azidt_handler_ctx *hctx,
      * 504 as a job that waited past the deadline, without calling
      * Azure. */
     if (azidt_deadline_passed(req->deadline_ms - hctx->undo_reserve_ms)) {
+        AZIDT_LOG_WARN("denied: deadline passed while waiting for a worker",
+                       "uid", req->uid, "namespace", req->namespace_, "name",
+                       req->name);
         azidt_admission_deny(resp, 504,
                              "AzureIdentityTerminator %s/%s was not created: "
                              "the request waited for a free worker until "

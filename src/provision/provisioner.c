@@ -15,7 +15,7 @@
 struct azidt_provisioner {
     struct azidt_azure_client *client;
     char *cluster_id;
-    const struct azidt_role_policy *policy; /* borrowed; NULL allows all */
+    const struct azidt_role_policy *policy; /* borrowed, NULL allows all */
 };
 
 /* One role assignment the spec requests, with its role resolved. */
@@ -338,7 +338,7 @@ static bool foreign_uid(const cJSON *app, const char *uid)
  * At admission, read the application before the upsert. When it exists
  * and its uid tag names another object, *adopted is set and out holds it
  * unchanged: the request may be a CREATE of a live name that the
- * apiserver is about to refuse, so its uid must not replace the stored
+ * apiserver is about to reject, so its uid must not replace the stored
  * object's. The controller writes the tags of the object actually
  * stored.
  */

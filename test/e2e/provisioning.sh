@@ -842,6 +842,93 @@ case_azure_down_denied() {
     expect_not_stored "$name"
 }
 
+# The default role policy denies Owner, and scopes outside the resource
+# groups of the subscription, at admission: nothing is written to Azure.
+case_forbidden_roles_denied() {
+    local name=e2e-owner sub mark
+    sub=$(azure AZURE_SUBSCRIPTION_ID)
+    mark=$(call_mark)
+    run kubectl apply -f "$(terminator "$name" <<EOF
+  appRegistration:
+    displayName: $name
+  azureIdentityName: $name
+  nodeResourceGroup: $node_group
+  podSelector: $name-pods
+  roleAssignments:
+  - role: Owner
+    scope: /subscriptions/$sub/resourceGroups/$node_group
+  - role: Reader
+    scope: /subscriptions/$sub
+  servicePrincipal:
+    clientSecretDuration: 720h
+EOF
+)"
+    expect_failure "Owner and a subscription scope are forbidden" &&
+        expect_output 'admission webhook "azureidentityterminators.validate.azidterminator.io" denied the request' &&
+        expect_output 'spec.roleAssignments[0].role: role "Owner" is denied by the role policy (--denied-roles)' &&
+        expect_output "spec.roleAssignments[1].scope: scope \"/subscriptions/$sub\" is outside" &&
+        expect_not_stored "$name" || return 1
+    run writes_since "$mark"
+    [[ -z "$last_out" ]] || fail "the denied create wrote to Azure"
+}
+
+# A CREATE of a name that exists reaches validating admission before the
+# apiserver answers AlreadyExists: it is denied without any Azure call,
+# and the live application keeps its uid tag.
+case_create_of_live_name_denied() {
+    local name=e2e-live uid live_uid review mark
+    run kubectl apply -f "$(terminator "$name" </dev/null)"
+    expect_success || return 1
+    wait_ready "$name" || return 1
+    live_uid=$(get azidt "$name" '{.metadata.uid}')
+    uid=$(cat /proc/sys/kernel/random/uuid)
+    review=$manifests/$name-review.json
+    review_for "$name" "$uid" >"$review"
+    mark=$(call_mark)
+    run post_review "$review"
+    expect_output "allowed=false" &&
+        expect_output "AzureIdentityTerminator $ns/$name already exists" ||
+        return 1
+    run writes_since "$mark"
+    [[ -z "$last_out" ]] || fail "the denied create wrote to Azure" ||
+        return 1
+    run emu GET /state
+    jq -e --arg tag "azidterminator.io:object=$ns/$name" \
+        --arg uid "azidterminator.io:uid=$live_uid" '
+        [.applications[] | select(.tags | index($tag))]
+        | length == 1 and (.[0].tags | index($uid) != null)' \
+        <<<"$last_out" >/dev/null ||
+        fail "the live application lost its uid tag $live_uid" || return 1
+    delete_terminator "$name"
+}
+
+cleanup_failed() {
+    [[ "$(get azidt "$1" '{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}')" == False/CleanupFailed ]]
+}
+
+# While Azure refuses the deletion, the object being deleted shows
+# Ready=False with reason CleanupFailed; once Azure recovers it goes.
+case_failed_cleanup_not_ready() {
+    local name=e2e-cleanup-fails
+    run kubectl apply -f "$(terminator "$name" </dev/null)"
+    expect_success || return 1
+    wait_ready "$name" || return 1
+    run emu PUT /faults '{"rules":[{"service":"graph","route":"DELETE *","kind":"status","status":500}]}'
+    expect_success || return 1
+    run kubectl delete azidt "$name" -n "$ns" --wait=false
+    expect_success || return 1
+    if ! wait_until 60 "$name to show Ready=False CleanupFailed" \
+        cleanup_failed "$name"; then
+        emu PUT /faults '{"rules":[]}' >/dev/null
+        run kubectl get azidt "$name" -n "$ns" -o yaml
+        fail "$name does not show the failed cleanup"
+        return 1
+    fi
+    run emu PUT /faults '{"rules":[]}'
+    expect_success || return 1
+    wait_gone azidt "$name"
+}
+
 all_cases=(
     example_becomes_ready
     secret_value_never_leaks
@@ -856,6 +943,9 @@ all_cases=(
     killed_webhook_leaves_no_orphan
     selector_update_and_secret_repair
     foreign_secret_not_overwritten
+    forbidden_roles_denied
+    create_of_live_name_denied
+    failed_cleanup_not_ready
     azure_down_denied
 )
 
