@@ -23,6 +23,8 @@ struct wanted_role {
     char role_definition_id[AZIDT_ARM_ID_MAX];
     const char *scope;
     char scope_buf[AZIDT_ARM_ID_MAX];
+    bool forbidden;    /* the role policy forbids it */
+    size_t spec_index; /* in spec.roleAssignments, plus 1; 0 for Reader */
 };
 
 azidt_err azidt_provisioner_new(struct azidt_azure_client *client,
@@ -117,6 +119,7 @@ static azidt_err build_tags(const struct azidt_provisioner *prov,
 static azidt_err resolve_roles(struct azidt_provisioner *prov,
                                const struct azidt_identity_spec *spec,
                                int64_t deadline_ms, struct wanted_role *wanted,
+                               char *policy_err, size_t policy_errlen,
                                char *err, size_t errlen)
 {
     char reason[512];
@@ -137,6 +140,7 @@ static azidt_err resolve_roles(struct azidt_provisioner *prov,
         struct wanted_role *w = &wanted[i + 1];
 
         w->scope = spec->roles[i].scope;
+        w->spec_index = i + 1;
         rc = azidt_arm_role_definition_id(prov->client, spec->roles[i].role,
                                           deadline_ms, w->role_definition_id,
                                           sizeof(w->role_definition_id), reason,
@@ -152,19 +156,22 @@ static azidt_err resolve_roles(struct azidt_provisioner *prov,
         /* Checked again here, with the resolved GUID: admission cannot
          * judge a custom role name, and an object stored under an older
          * policy, or admitted without this webhook, must not get a role
-         * the policy now forbids. */
+         * the policy now forbids. The first violation goes to
+         * policy_err. */
         if (!rc && azidt_role_policy_check_role(
                        prov->policy, spec->roles[i].role, w->role_definition_id,
                        reason, sizeof(reason)) != AZIDT_ROLE_ALLOWED) {
-            snprintf(err, errlen, "spec.roleAssignments[%zu].role: %s", i,
-                     reason);
-            return AZIDT_ERR_FORBIDDEN;
+            if (!policy_err[0])
+                snprintf(policy_err, policy_errlen,
+                         "spec.roleAssignments[%zu].role: %s", i, reason);
+            w->forbidden = true;
         }
         if (!rc && !azidt_role_policy_check_scope(prov->policy, w->scope,
                                                   reason, sizeof(reason))) {
-            snprintf(err, errlen, "spec.roleAssignments[%zu].scope: %s", i,
-                     reason);
-            return AZIDT_ERR_FORBIDDEN;
+            if (!policy_err[0])
+                snprintf(policy_err, policy_errlen,
+                         "spec.roleAssignments[%zu].scope: %s", i, reason);
+            w->forbidden = true;
         }
     }
     if (rc)
@@ -454,20 +461,39 @@ static azidt_err assign_roles(struct azidt_provisioner *prov,
 
         /* Entry 0 is Reader on the node resource group; the others come
          * from spec.roleAssignments, so name the entry and the fix. */
-        if (rc == AZIDT_ERR_NOT_FOUND && i > 0) {
+        if (rc == AZIDT_ERR_NOT_FOUND && wanted[i].spec_index > 0) {
             char reason[1024];
 
             snprintf(reason, sizeof(reason), "%s", err);
             snprintf(err, errlen,
                      "spec.roleAssignments[%zu].scope: %s; check that the "
                      "scope exists in the subscription",
-                     i - 1, reason);
+                     wanted[i].spec_index - 1, reason);
         }
         if (rc)
             return rc;
         out->assignment_count++;
     }
     return AZIDT_OK;
+}
+
+/* Remove the forbidden entries from wanted, keeping the order. Returns the
+ * new count. */
+static size_t drop_forbidden(struct wanted_role *wanted, size_t count)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        if (wanted[i].forbidden)
+            continue;
+        if (kept != i) {
+            wanted[kept] = wanted[i];
+            if (wanted[i].scope == wanted[i].scope_buf)
+                wanted[kept].scope = wanted[kept].scope_buf;
+        }
+        kept++;
+    }
+    return kept;
 }
 
 azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
@@ -480,6 +506,7 @@ azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
     size_t wanted_count = spec->role_count + 1;
     struct wanted_role *wanted = calloc(wanted_count, sizeof(*wanted));
     bool *assignment_created = calloc(wanted_count, sizeof(bool));
+    char policy_err[1024] = "";
     azidt_err rc;
 
     memset(out, 0, sizeof(*out));
@@ -496,7 +523,18 @@ azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
     }
     rc = check_resource_group(prov, spec, deadline_ms, err, errlen);
     if (!rc)
-        rc = resolve_roles(prov, spec, deadline_ms, wanted, err, errlen);
+        rc = resolve_roles(prov, spec, deadline_ms, wanted, policy_err,
+                           sizeof(policy_err), err, errlen);
+    /* A forbidden role stops admission before anything is created. The
+     * controller goes on without it, so prune removes an assignment made
+     * under an older policy, and then reports the violation. */
+    if (!rc && policy_err[0] && !prune) {
+        rc = AZIDT_ERR_FORBIDDEN;
+        snprintf(err, errlen, "%s", policy_err);
+        goto out;
+    }
+    if (!rc && policy_err[0])
+        wanted_count = drop_forbidden(wanted, wanted_count);
     if (!rc)
         rc = ensure_app_and_sp(prov, spec, !prune, deadline_ms, out, err,
                                errlen);
@@ -506,8 +544,12 @@ azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
     if (!rc && prune)
         rc = prune_assignments(prov, out->sp_object_id, wanted, wanted_count,
                                deadline_ms, err, errlen);
-    if (rc)
+    if (rc) {
         undo_created(prov, out, assignment_created, undo_deadline_ms);
+    } else if (policy_err[0]) {
+        rc = AZIDT_ERR_FORBIDDEN;
+        snprintf(err, errlen, "%s", policy_err);
+    }
 out:
     free(wanted);
     free(assignment_created);
