@@ -48,10 +48,9 @@ struct azidt_arm_role_assignment {
 
 /*
  * Return the GUID of the built-in role name (Reader, Contributor, Managed
- * Identity Operator, Virtual Machine Contributor, Key Vault Secrets User,
- * Owner, User Access Administrator, Role Based Access Control
- * Administrator; compared case-insensitively), or NULL. Built-in GUIDs are
- * the same in every tenant.
+ * Identity Operator, Virtual Machine Contributor, Key Vault Secrets User;
+ * compared case-insensitively), or NULL. Built-in GUIDs are the same in
+ * every tenant.
  */
 const char *azidt_arm_builtin_role_guid(const char *name);
 

@@ -26,10 +26,6 @@ static const struct builtin_role builtin_roles[] = {
     {"Managed Identity Operator", "f1a07417-d97a-45cb-824c-7a7467783830"},
     {"Virtual Machine Contributor", "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"},
     {"Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6"},
-    {"Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"},
-    {"User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"},
-    {"Role Based Access Control Administrator",
-     "f58310d9-a9f6-439a-9e8d-f62e7b41a168"},
 };
 
 const char *azidt_arm_builtin_role_guid(const char *name)

@@ -32,6 +32,42 @@ struct azidt_role_policy {
     struct prefix_list prefixes;
 };
 
+/* Built-in roles that can grant access or own resources, the default of
+ * --denied-roles, with their GUIDs (the same in every tenant; Azure
+ * built-in roles reference). The ARM client's table holds the roles it
+ * resolves without a call. */
+static const struct {
+    const char *name;
+    const char *guid;
+} privileged_roles[] = {
+    {"Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"},
+    {"User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"},
+    {"Role Based Access Control Administrator",
+     "f58310d9-a9f6-439a-9e8d-f62e7b41a168"},
+};
+
+#define PRIVILEGED_COUNT (sizeof(privileged_roles) / sizeof(privileged_roles[0]))
+
+static const char *known_guid(const char *name)
+{
+    const char *guid = azidt_arm_builtin_role_guid(name);
+
+    for (size_t i = 0; !guid && i < PRIVILEGED_COUNT; i++)
+        if (strcasecmp(name, privileged_roles[i].name) == 0)
+            guid = privileged_roles[i].guid;
+    return guid;
+}
+
+static const char *known_name(const char *guid)
+{
+    const char *name = azidt_arm_builtin_role_name(guid);
+
+    for (size_t i = 0; !name && i < PRIVILEGED_COUNT; i++)
+        if (strcasecmp(guid, privileged_roles[i].guid) == 0)
+            name = privileged_roles[i].name;
+    return name;
+}
+
 static bool is_guid(const char *text)
 {
     unsigned char bytes[16];
@@ -51,13 +87,13 @@ static void describe_role(const char *text, struct role_ref *ref)
     if (is_guid(guid)) {
         for (size_t i = 0; guid[i] && i < sizeof(ref->guid) - 1; i++)
             ref->guid[i] = (char)tolower((unsigned char)guid[i]);
-        known = azidt_arm_builtin_role_name(ref->guid);
+        known = known_name(ref->guid);
         if (known)
             snprintf(ref->name, sizeof(ref->name), "%s", known);
         return;
     }
     snprintf(ref->name, sizeof(ref->name), "%s", text);
-    known = azidt_arm_builtin_role_guid(text);
+    known = known_guid(text);
     if (known)
         snprintf(ref->guid, sizeof(ref->guid), "%s", known);
 }
