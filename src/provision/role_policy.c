@@ -46,7 +46,8 @@ static const struct {
      "f58310d9-a9f6-439a-9e8d-f62e7b41a168"},
 };
 
-#define PRIVILEGED_COUNT (sizeof(privileged_roles) / sizeof(privileged_roles[0]))
+#define PRIVILEGED_COUNT                                                       \
+    (sizeof(privileged_roles) / sizeof(privileged_roles[0]))
 
 static const char *known_guid(const char *name)
 {
