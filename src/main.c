@@ -17,6 +17,7 @@
 #include "azidt/identity_cache.h"
 #include "azidt/identity_service.h"
 #include "azidt/log.h"
+#include "azidt/role_policy.h"
 #include "azidt/server.h"
 #include "azidt/tls_store.h"
 
@@ -126,6 +127,37 @@ static void block_stop_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Build the role policy from the configuration. Without
+ * --allowed-scope-prefixes, scopes must lie in a resource group of
+ * AZURE_SUBSCRIPTION_ID (the subscription the provisioner uses). */
+static azidt_err build_role_policy(const struct azidt_policy_config *cfg,
+                                   struct azidt_role_policy **out)
+{
+    const char *subscription = getenv("AZURE_SUBSCRIPTION_ID");
+    char prefix[256] = "";
+    char err[512];
+    azidt_err rc;
+
+    if (cfg->allowed_scope_prefixes)
+        snprintf(prefix, sizeof(prefix), "%s", cfg->allowed_scope_prefixes);
+    else if (subscription && *subscription)
+        snprintf(prefix, sizeof(prefix),
+                 "/subscriptions/%.100s/resourceGroups/", subscription);
+    else
+        AZIDT_LOG_WARN("AZURE_SUBSCRIPTION_ID is not set and neither is "
+                       "--allowed-scope-prefixes: role assignment scopes are "
+                       "not limited to a subscription");
+    rc = azidt_role_policy_new(
+        cfg->denied_roles, cfg->allowed_roles,
+        cfg->allowed_scope_prefixes ? cfg->allowed_scope_prefixes : prefix, out,
+        err, sizeof(err));
+    if (rc)
+        AZIDT_LOG_ERROR("invalid role policy; fix --allowed-scope-prefixes "
+                        "(AZIDT_ALLOWED_SCOPE_PREFIXES)",
+                        "error", err);
+    return rc;
+}
+
 static const char *getenv_wrapper(const char *name)
 {
     return getenv(name);
@@ -139,6 +171,7 @@ int main(int argc, char **argv)
     struct azidt_client_auth *client_auth = NULL;
     struct azidt_server *server = NULL;
     struct azidt_identity_service *identity = NULL;
+    struct azidt_role_policy *policy = NULL;
     char err[1024];
     sigset_t stop_signals;
     int signal_number = 0;
@@ -199,10 +232,13 @@ int main(int argc, char **argv)
         AZIDT_LOG_WARN("--client-cert-names has no effect without "
                        "--client-ca-file");
 
+    if (build_role_policy(&cfg.policy, &policy))
+        goto out;
     azidt_handler_ctx_init(&handlers);
     handlers.not_ready_pods = cfg.pods.not_ready;
+    handlers.role_policy = policy;
     if (cfg.identity.enabled) {
-        if (azidt_identity_service_start(&cfg.identity, &identity, err,
+        if (azidt_identity_service_start(&cfg.identity, policy, &identity, err,
                                          sizeof(err))) {
             AZIDT_LOG_ERROR("cannot start provisioning; fix the setting "
                             "named in the error, or run with "
@@ -246,6 +282,7 @@ out:
     azidt_identity_service_stop(identity);
     azidt_client_auth_destroy(client_auth);
     azidt_tls_store_destroy(store);
+    azidt_role_policy_free(policy);
     azidt_config_free(&cfg);
     return status;
 }

@@ -54,6 +54,10 @@ struct azidt_arm_role_assignment {
  */
 const char *azidt_arm_builtin_role_guid(const char *name);
 
+/* Return the name of the built-in role whose GUID is guid (compared
+ * case-insensitively), or NULL when the table above does not hold it. */
+const char *azidt_arm_builtin_role_name(const char *guid);
+
 /* Return the trailing GUID of a role definition id, or the id itself when
  * it has no '/'. Role ids are compared by this GUID, since the same role
  * appears with and without a /subscriptions/{sub} prefix. */

@@ -78,10 +78,27 @@ struct azidt_pod_config {
     enum azidt_not_ready_pods not_ready;
 };
 
+/* Roles and scopes an AzureIdentityTerminator may grant (role_policy.h).
+ * Comma-separated lists; NULL or "" is an empty list. */
+struct azidt_policy_config {
+    char *denied_roles;  /* names or GUIDs never granted */
+    char *allowed_roles; /* when set, only these are granted */
+    /* Scopes must start with one of these; NULL: the resource groups of
+     * AZURE_SUBSCRIPTION_ID. */
+    char *allowed_scope_prefixes;
+};
+
+/* The default of --denied-roles: the built-in roles that can grant access
+ * to others or own resources. */
+#define AZIDT_DEFAULT_DENIED_ROLES                                             \
+    "Owner,User Access Administrator,Role Based Access Control "               \
+    "Administrator"
+
 struct azidt_config {
     struct azidt_server_config server;
     struct azidt_identity_config identity;
     struct azidt_pod_config pods;
+    struct azidt_policy_config policy;
     enum azidt_log_level log_level;
     bool show_help;    /* --help was given: print help, exit 0 */
     bool show_version; /* --version was given */

@@ -33,6 +33,7 @@
  */
 struct azidt_provisioner;
 struct azidt_identity_cache;
+struct azidt_role_policy;
 
 struct azidt_handler_ctx {
     struct azidt_validate_limits limits;
@@ -46,6 +47,8 @@ struct azidt_handler_ctx {
     struct azidt_identity_cache *identities;
     /* Pods that name a not-ready AzureIdentityTerminator. */
     enum azidt_not_ready_pods not_ready_pods;
+    /* Roles and scopes spec.roleAssignments may grant; NULL allows all. */
+    const struct azidt_role_policy *role_policy;
 };
 
 /* Set every member to its default: limits from
@@ -64,7 +67,12 @@ void azidt_handle_azidt_mutate(void *ctx,
 /*
  * Validating webhook for AzureIdentityTerminator: checks the spec on CREATE
  * and UPDATE and the immutable fields on UPDATE. Denials use code 422 and
- * list every violation.
+ * list every violation. Then, on CREATE and on an UPDATE that changes the
+ * spec: 403 when spec.roleAssignments breaks the role policy; 409 when a
+ * CREATE names an object the identity cache already holds, or when the
+ * podSelector (on CREATE, or changed by an UPDATE) is selected by an
+ * AzureIdentityBinding of another namespace; 503 while the identity cache
+ * has not synced. None of these calls Azure.
  */
 void azidt_handle_azidt_validate(void *ctx,
                                  const struct azidt_admission_request *req,

@@ -105,6 +105,13 @@ enum azidt_binding_scope
 azidt_identity_cache_binding_scope(struct azidt_identity_cache *cache,
                                    const char *selector, const char *namespace);
 
+/* True when an AzureIdentityBinding of a namespace other than namespace
+ * selects selector, whether or not one in namespace does too.
+ * Thread-safe, allocates nothing. */
+bool azidt_identity_cache_bound_elsewhere(struct azidt_identity_cache *cache,
+                                          const char *selector,
+                                          const char *namespace);
+
 /* Number of AzureIdentityTerminators and AzureIdentityBindings held. */
 size_t azidt_identity_cache_identity_count(struct azidt_identity_cache *cache);
 size_t azidt_identity_cache_binding_count(struct azidt_identity_cache *cache);

@@ -26,7 +26,9 @@ struct azidt_identity_service;
  * controller. On failure err
  * names the setting to fix and nothing keeps running.
  */
+struct azidt_role_policy;
 azidt_err azidt_identity_service_start(const struct azidt_identity_config *cfg,
+                                       const struct azidt_role_policy *policy,
                                        struct azidt_identity_service **out,
                                        char *err, size_t errlen);
 

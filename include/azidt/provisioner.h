@@ -46,6 +46,14 @@ azidt_err azidt_provisioner_new(struct azidt_azure_client *client,
 
 void azidt_provisioner_free(struct azidt_provisioner *prov);
 
+/* Enforce policy (borrowed, must outlive prov, NULL allows every role)
+ * on the roles of every later azidt_provision_ensure(), which then fails
+ * with AZIDT_ERR_FORBIDDEN for a forbidden role. Call before the
+ * provisioner is shared between threads. */
+struct azidt_role_policy;
+void azidt_provisioner_set_role_policy(struct azidt_provisioner *prov,
+                                       const struct azidt_role_policy *policy);
+
 struct azidt_azure_client *
 azidt_provisioner_client(const struct azidt_provisioner *prov);
 
@@ -57,7 +65,13 @@ const char *azidt_provisioner_cluster_id(const struct azidt_provisioner *prov);
  * cluster, the object and its uid), create or adopt its service principal,
  * then assign Reader on the node resource group and each extra role.
  * Assignments of the service principal that spec no longer asks for are
- * removed when prune is true.
+ * removed when prune is true. prune false is admission's mode: there an
+ * existing application whose uid tag names another object keeps its tags
+ * (the request may be a CREATE of a live name that the apiserver then
+ * rejects). The controller, with prune true, writes the stored object's.
+ * A role or scope the role policy forbids fails with AZIDT_ERR_FORBIDDEN:
+ * with prune false before anything is created; with prune true after the
+ * other roles are assigned and the forbidden ones pruned.
  *
  * All work stops at deadline_ms. When a step fails and this call created
  * the application, the call deletes what it created, in reverse order,

@@ -11,6 +11,7 @@
 #include "azidt/jsonpatch.h"
 #include "azidt/log.h"
 #include "azidt/provisioner.h"
+#include "azidt/role_policy.h"
 
 void azidt_handler_ctx_init(struct azidt_handler_ctx *ctx)
 {
@@ -167,14 +168,152 @@ static bool identity_name_taken(const struct azidt_handler_ctx *hctx,
     return true;
 }
 
+/* Deny while the identity cache has not synced: the checks below would
+ * otherwise miss objects it has not seen yet. Returns true when it
+ * denied. */
+static bool cache_not_synced(const struct azidt_handler_ctx *hctx,
+                             const struct azidt_admission_request *req,
+                             struct azidt_admission_response *resp)
+{
+    if (!hctx->identities || azidt_identity_cache_synced(hctx->identities))
+        return false;
+    AZIDT_LOG_WARN("denied: identity cache not synced yet", "uid", req->uid,
+                   "namespace", req->namespace_, "name", req->name);
+    azidt_admission_deny(resp, 503,
+                         "AzureIdentityTerminator %s/%s: the webhook has "
+                         "not finished reading the cluster's identities; "
+                         "retrying the request in a few seconds may succeed",
+                         req->namespace_, req->name);
+    return true;
+}
+
+/* Deny a CREATE of an object that exists already. The apiserver answers
+ * AlreadyExists only after validating admission, so without this check a
+ * CREATE of a live name would reach Azure and change the live object's
+ * application. Returns true when it denied. */
+static bool object_exists(const struct azidt_handler_ctx *hctx,
+                          const struct azidt_admission_request *req,
+                          struct azidt_admission_response *resp)
+{
+    struct azidt_identity_view view;
+
+    if (!hctx->identities ||
+        azidt_identity_cache_find(hctx->identities, req->namespace_, req->name,
+                                  &view) != AZIDT_OK)
+        return false;
+    AZIDT_LOG_INFO("denied: CREATE of an existing object", "uid", req->uid,
+                   "namespace", req->namespace_, "name", req->name);
+    azidt_admission_deny(resp, 409,
+                         "AzureIdentityTerminator %s/%s already exists; "
+                         "delete it first or choose another name",
+                         req->namespace_, req->name);
+    free(resp->reason);
+    resp->reason = strdup("AlreadyExists");
+    return true;
+}
+
+/* Deny when spec.podSelector is selected by an AzureIdentityBinding of
+ * another namespace, on CREATE and on an UPDATE that changes it: its pods
+ * could then take this identity. The message does not name the other
+ * namespace. Returns true when it denied. */
+static bool selector_bound_elsewhere(const struct azidt_handler_ctx *hctx,
+                                     const struct azidt_admission_request *req,
+                                     struct azidt_admission_response *resp)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
+    const cJSON *old_spec =
+        cJSON_GetObjectItemCaseSensitive(req->old_object, "spec");
+    const char *selector = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(spec, "podSelector"));
+    const char *old_selector = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(old_spec, "podSelector"));
+
+    if (!hctx->identities || !selector)
+        return false;
+    if (req->operation == AZIDT_OP_UPDATE && old_selector &&
+        strcmp(selector, old_selector) == 0)
+        return false;
+    if (!azidt_identity_cache_bound_elsewhere(hctx->identities, selector,
+                                              req->namespace_))
+        return false;
+    AZIDT_LOG_INFO("denied: podSelector bound in another namespace", "uid",
+                   req->uid, "namespace", req->namespace_, "name", req->name,
+                   "pod_selector", selector);
+    azidt_admission_deny(resp, 409,
+                         "AzureIdentityTerminator %s/%s: spec.podSelector "
+                         "\"%s\" is already selected by an "
+                         "AzureIdentityBinding in another namespace, whose "
+                         "pods could then use this identity; choose another "
+                         "podSelector",
+                         req->namespace_, req->name, selector);
+    return true;
+}
+
+/* Deny when spec.roleAssignments asks for a role or scope the role policy
+ * forbids, naming every offending field. Only built-in role names and
+ * GUIDs can be judged here: a custom role name is compared after the
+ * provisioner resolves it. Returns true when it denied. */
+static bool roles_forbidden(const struct azidt_handler_ctx *hctx,
+                            const struct azidt_admission_request *req,
+                            struct azidt_admission_response *resp)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
+    const cJSON *list =
+        cJSON_GetObjectItemCaseSensitive(spec, "roleAssignments");
+    const cJSON *entry;
+    char message[2048] = "";
+    size_t used = 0;
+    int index = 0;
+
+    if (!hctx->role_policy)
+        return false;
+    cJSON_ArrayForEach(entry, list)
+    {
+        const char *role = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(entry, "role"));
+        const char *scope = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(entry, "scope"));
+        char why[768];
+
+        if (role &&
+            azidt_role_policy_check_role(hctx->role_policy, role, NULL, why,
+                                         sizeof(why)) == AZIDT_ROLE_DENIED &&
+            used < sizeof(message))
+            used += (size_t)snprintf(message + used, sizeof(message) - used,
+                                     "%sspec.roleAssignments[%d].role: %s",
+                                     used ? "; " : "", index, why);
+        if (scope &&
+            !azidt_role_policy_check_scope(hctx->role_policy, scope, why,
+                                           sizeof(why)) &&
+            used < sizeof(message))
+            used += (size_t)snprintf(message + used, sizeof(message) - used,
+                                     "%sspec.roleAssignments[%d].scope: %s",
+                                     used ? "; " : "", index, why);
+        index++;
+    }
+    if (!used)
+        return false;
+    AZIDT_LOG_INFO("denied: role policy", "uid", req->uid, "namespace",
+                   req->namespace_, "name", req->name, "error", message);
+    azidt_admission_deny(resp, 403,
+                         "AzureIdentityTerminator %s/%s is forbidden: %s",
+                         req->namespace_, req->name, message);
+    free(resp->reason);
+    resp->reason = strdup("Forbidden");
+    return true;
+}
+
 /* HTTP-style code for a failed create: 422 when the spec names something
- * that does not exist in Azure, 503 when retrying may help, else 500. */
+ * that does not exist in Azure, 403 when the role policy forbids a
+ * resolved role, 503 when retrying may help, else 500. */
 static int provision_failure_code(azidt_err rc)
 {
     switch (rc) {
     case AZIDT_ERR_NOT_FOUND:
     case AZIDT_ERR_INVALID:
         return 422;
+    case AZIDT_ERR_FORBIDDEN:
+        return 403;
     case AZIDT_ERR_TIMEOUT:
     case AZIDT_ERR_THROTTLED:
     case AZIDT_ERR_UNAVAILABLE:
@@ -205,6 +344,22 @@ static void provision_identity(const struct azidt_handler_ctx *hctx,
     if (rc) {
         azidt_admission_deny(resp, 422, "AzureIdentityTerminator %s/%s: %s",
                              req->namespace_, req->name, err);
+        return;
+    }
+    /* A job that waited on the worker queue until less than the undo
+     * reserve remained has no time left to create anything: the same
+     * 504 as a job that waited past the deadline, without calling
+     * Azure. */
+    if (azidt_deadline_passed(req->deadline_ms - hctx->undo_reserve_ms)) {
+        AZIDT_LOG_WARN("denied: deadline passed while waiting for a worker",
+                       "uid", req->uid, "namespace", req->namespace_, "name",
+                       req->name);
+        azidt_admission_deny(resp, 504,
+                             "AzureIdentityTerminator %s/%s was not created: "
+                             "the request waited for a free worker until "
+                             "its deadline passed; retry the request",
+                             req->namespace_, req->name);
+        azidt_identity_spec_clear(&spec);
         return;
     }
     rc = azidt_provision_ensure(hctx->provisioner, &spec, false,
@@ -265,8 +420,14 @@ void azidt_handle_azidt_validate(void *ctx,
         goto out;
     }
     if (result.count == 0) {
-        if (req->operation == AZIDT_OP_CREATE &&
-            identity_name_taken(hctx, req, resp))
+        bool create = req->operation == AZIDT_OP_CREATE;
+
+        /* All of these answer from memory, before any Azure call. */
+        if (cache_not_synced(hctx, req, resp) ||
+            (create && object_exists(hctx, req, resp)) ||
+            roles_forbidden(hctx, req, resp) ||
+            selector_bound_elsewhere(hctx, req, resp) ||
+            (create && identity_name_taken(hctx, req, resp)))
             goto out;
         if (req->operation == AZIDT_OP_CREATE && !req->dry_run &&
             hctx->provisioner)

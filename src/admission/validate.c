@@ -818,8 +818,8 @@ static void check_tag(const cJSON *tags, const cJSON *tag, int index,
                   "%s[%d]: Invalid value: %s: must be at most %d characters "
                   "(it has %ld)",
                   path, index, quoted, AZIDT_TAG_MAX, chars);
-    else if (strncmp(tag->valuestring, AZIDT_RESERVED_TAG_PREFIX,
-                     strlen(AZIDT_RESERVED_TAG_PREFIX)) == 0)
+    else if (strncasecmp(tag->valuestring, AZIDT_RESERVED_TAG_PREFIX,
+                         strlen(AZIDT_RESERVED_TAG_PREFIX)) == 0)
         add_error(result,
                   "%s[%d]: Invalid value: %s: the prefix "
                   "\"" AZIDT_RESERVED_TAG_PREFIX "\" is reserved for the "

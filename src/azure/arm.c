@@ -37,6 +37,15 @@ const char *azidt_arm_builtin_role_guid(const char *name)
     return NULL;
 }
 
+const char *azidt_arm_builtin_role_name(const char *guid)
+{
+    for (size_t i = 0; i < sizeof(builtin_roles) / sizeof(builtin_roles[0]);
+         i++)
+        if (strcasecmp(guid, builtin_roles[i].guid) == 0)
+            return builtin_roles[i].name;
+    return NULL;
+}
+
 const char *azidt_arm_role_guid(const char *role_definition_id)
 {
     const char *slash = strrchr(role_definition_id, '/');

@@ -8,6 +8,7 @@
 /* Type of a setting's parsed value. */
 enum option_type {
     OPT_STRING,      /* char *, copied */
+    OPT_LIST,        /* char *, copied; comma-separated, may be empty */
     OPT_PORT,        /* uint16_t, 1..65535 */
     OPT_COUNT,       /* unsigned, within [min, max] */
     OPT_SIZE,        /* size_t bytes, within [min, max] */
@@ -155,9 +156,11 @@ static const struct option options[] = {
      "to 24h)",
      "10m"},
     {"orphan-grace", "AZIDT_ORPHAN_GRACE", OPT_DURATION,
-     FIELD(identity.orphan_grace_ms), 0, 24 * HOUR_MS, "DURATION",
+     FIELD(identity.orphan_grace_ms), 30 * SECOND_MS, 24 * HOUR_MS, "DURATION",
      "minimum age of an application without an AzureIdentityTerminator "
-     "before the sweep deletes it; longer than any admission (duration)",
+     "before the sweep deletes it (duration, 30s to 24h); at least 30s, the "
+     "longest admission timeout, so the sweep never deletes an application "
+     "whose create is still being admitted",
      "10m"},
     {"secret-overlap", "AZIDT_SECRET_OVERLAP", OPT_DURATION,
      FIELD(identity.secret_overlap_ms), 0, 24 * HOUR_MS, "DURATION",
@@ -182,6 +185,23 @@ static const struct option options[] = {
      "the Ready reason; warn sets its aadpodidbinding label and admits it "
      "with a warning",
      "deny"},
+    {"denied-roles", "AZIDT_DENIED_ROLES", OPT_LIST, FIELD(policy.denied_roles),
+     0, 0, "ROLES",
+     "comma-separated role names or GUIDs that spec.roleAssignments may "
+     "never grant; built-in names also match their GUIDs; list custom "
+     "roles by GUID; empty denies none",
+     AZIDT_DEFAULT_DENIED_ROLES},
+    {"allowed-roles", "AZIDT_ALLOWED_ROLES", OPT_LIST,
+     FIELD(policy.allowed_roles), 0, 0, "ROLES",
+     "comma-separated role names or GUIDs; when set, spec.roleAssignments "
+     "may grant only these (and never a denied role)",
+     "(every role not denied)"},
+    {"allowed-scope-prefixes", "AZIDT_ALLOWED_SCOPE_PREFIXES", OPT_LIST,
+     FIELD(policy.allowed_scope_prefixes), 0, 0, "PREFIXES",
+     "comma-separated ARM scope prefixes; every spec.roleAssignments scope "
+     "must start with one of them (compared case-insensitively; \"..\" is "
+     "never accepted)",
+     "/subscriptions/<AZURE_SUBSCRIPTION_ID>/resourceGroups/"},
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
@@ -220,6 +240,11 @@ azidt_err azidt_config_init(struct azidt_config *cfg)
     cfg->identity.controller_workers = 2;
     cfg->identity.leader_election = true;
     cfg->pods.not_ready = AZIDT_NOT_READY_PODS_DENY;
+    cfg->policy.denied_roles = strdup(AZIDT_DEFAULT_DENIED_ROLES);
+    if (!cfg->policy.denied_roles) {
+        azidt_config_free(cfg);
+        return AZIDT_ERR_NOMEM;
+    }
     return AZIDT_OK;
 }
 
@@ -245,6 +270,12 @@ void azidt_config_free(struct azidt_config *cfg)
     cfg->identity.kubeconfig = NULL;
     cfg->identity.cluster_id = NULL;
     cfg->identity.instance = NULL;
+    free(cfg->policy.denied_roles);
+    free(cfg->policy.allowed_roles);
+    free(cfg->policy.allowed_scope_prefixes);
+    cfg->policy.denied_roles = NULL;
+    cfg->policy.allowed_roles = NULL;
+    cfg->policy.allowed_scope_prefixes = NULL;
 }
 
 /* Parse decimal digits only (no sign, no spaces) into *value. */
@@ -352,6 +383,9 @@ static void describe_expected(const struct option *opt, char *buf, size_t len)
     case OPT_STRING:
         snprintf(buf, len, "a non-empty string");
         break;
+    case OPT_LIST:
+        snprintf(buf, len, "a comma-separated list");
+        break;
     case OPT_PORT:
         snprintf(buf, len, "an integer from 1 to 65535");
         break;
@@ -415,10 +449,11 @@ static azidt_err apply_value(struct azidt_config *cfg, const struct option *opt,
     size_t bytes;
 
     switch (opt->type) {
-    case OPT_STRING: {
+    case OPT_STRING:
+    case OPT_LIST: {
         char *copy;
 
-        if (!*text)
+        if (!*text && opt->type == OPT_STRING)
             return AZIDT_ERR_INVALID;
         copy = strdup(text);
         if (!copy)

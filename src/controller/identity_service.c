@@ -205,6 +205,7 @@ static azidt_err start_leading(const struct azidt_identity_config *cfg,
 }
 
 azidt_err azidt_identity_service_start(const struct azidt_identity_config *cfg,
+                                       const struct azidt_role_policy *policy,
                                        struct azidt_identity_service **out,
                                        char *err, size_t errlen)
 {
@@ -230,6 +231,9 @@ azidt_err azidt_identity_service_start(const struct azidt_identity_config *cfg,
                              errlen);
     if (!rc)
         rc = azidt_provisioner_new(svc->azure, cluster_id, &svc->prov);
+    /* Before the controller starts, so no reconcile runs unchecked. */
+    if (!rc)
+        azidt_provisioner_set_role_policy(svc->prov, policy);
     if (!rc)
         rc = start_leading(cfg, svc, err, errlen);
     if (rc) {

@@ -418,13 +418,25 @@ static void cleanup(struct azidt_controller *ctrl, const cJSON *object,
         return;
     if (azidt_provision_teardown(ctrl->prov, ns, name, deadline, err,
                                  sizeof(err))) {
+        struct azidt_identity_spec bare = {0};
+        struct ready ready = {"False", "CleanupFailed", ""};
+
+        result->requeue_after_ms = RETRY_AFTER_FAILURE_MS;
+        result->failed = true;
+        /* Stopping cancels Azure calls: not the object's fault. */
+        if (controller_stopping(ctrl))
+            return;
         snprintf(message, sizeof(message),
                  "failed to delete the Azure objects, retrying: %s", err);
         AZIDT_LOG_ERROR("cleanup failed", "namespace", ns, "name", name,
                         "error", err);
         controller_event(ctrl, object, "Warning", "CleanupFailed", message);
-        result->requeue_after_ms = RETRY_AFTER_FAILURE_MS;
-        result->failed = true;
+        /* Ready=False, so nothing keeps reporting a half-deleted identity
+         * as usable. */
+        bare.namespace_ = (char *)ns;
+        bare.name = (char *)name;
+        snprintf(ready.message, sizeof(ready.message), "%s", message);
+        write_status(ctrl, object, &bare, NULL, NULL, &ready);
         return;
     }
     if (identity && uid) {
@@ -515,7 +527,13 @@ static void ensure(struct azidt_controller *ctrl, const cJSON *object,
                                 deadline - UNDO_RESERVE_MS, deadline, &azure,
                                 err, sizeof(err));
     if (rc) {
-        fail(ctrl, object, &spec, NULL, "AzureProvisioningFailed", err, result);
+        /* A role the policy forbids (the object may predate the policy)
+         * gets its own reason, so the fix is clear: change the spec. */
+        fail(ctrl, object, &spec, NULL,
+             rc == AZIDT_ERR_FORBIDDEN && strstr(err, "role policy")
+                 ? "RoleNotAllowed"
+                 : "AzureProvisioningFailed",
+             err, result);
         goto out;
     }
     if (controller_stopping(ctrl))

@@ -521,6 +521,23 @@ azidt_identity_cache_binding_scope(struct azidt_identity_cache *c,
     return scope;
 }
 
+bool azidt_identity_cache_bound_elsewhere(struct azidt_identity_cache *c,
+                                          const char *selector,
+                                          const char *namespace)
+{
+    const struct selector_entry *e;
+    bool found = false;
+
+    if (!selector || !namespace)
+        return false;
+    pthread_rwlock_rdlock(&c->index.lock);
+    e = *index_slot(&c->index, selector, hash_string(selector));
+    for (size_t i = 0; e && !found && i < e->ref_count; i++)
+        found = strcmp(e->refs[i].namespace, namespace) != 0;
+    pthread_rwlock_unlock(&c->index.lock);
+    return found;
+}
+
 size_t azidt_identity_cache_identity_count(struct azidt_identity_cache *c)
 {
     return azidt_kube_cache_count(c->terminators);

@@ -7,6 +7,7 @@
 
 #include "azidt/constants.h"
 #include "azidt/log.h"
+#include "azidt/role_policy.h"
 
 /* Tags written on every application: managed, cluster, object, uid. */
 #define APP_TAG_COUNT 4
@@ -14,6 +15,7 @@
 struct azidt_provisioner {
     struct azidt_azure_client *client;
     char *cluster_id;
+    const struct azidt_role_policy *policy; /* borrowed, NULL allows all */
 };
 
 /* One role assignment the spec requests, with its role resolved. */
@@ -21,6 +23,8 @@ struct wanted_role {
     char role_definition_id[AZIDT_ARM_ID_MAX];
     const char *scope;
     char scope_buf[AZIDT_ARM_ID_MAX];
+    bool forbidden;    /* the role policy forbids it */
+    size_t spec_index; /* in spec.roleAssignments, plus 1; 0 for Reader */
 };
 
 azidt_err azidt_provisioner_new(struct azidt_azure_client *client,
@@ -51,6 +55,12 @@ void azidt_provisioner_free(struct azidt_provisioner *prov)
         return;
     free(prov->cluster_id);
     free(prov);
+}
+
+void azidt_provisioner_set_role_policy(struct azidt_provisioner *prov,
+                                       const struct azidt_role_policy *policy)
+{
+    prov->policy = policy;
 }
 
 struct azidt_azure_client *
@@ -109,6 +119,7 @@ static azidt_err build_tags(const struct azidt_provisioner *prov,
 static azidt_err resolve_roles(struct azidt_provisioner *prov,
                                const struct azidt_identity_spec *spec,
                                int64_t deadline_ms, struct wanted_role *wanted,
+                               char *policy_err, size_t policy_errlen,
                                char *err, size_t errlen)
 {
     char reason[512];
@@ -129,6 +140,7 @@ static azidt_err resolve_roles(struct azidt_provisioner *prov,
         struct wanted_role *w = &wanted[i + 1];
 
         w->scope = spec->roles[i].scope;
+        w->spec_index = i + 1;
         rc = azidt_arm_role_definition_id(prov->client, spec->roles[i].role,
                                           deadline_ms, w->role_definition_id,
                                           sizeof(w->role_definition_id), reason,
@@ -140,6 +152,26 @@ static azidt_err resolve_roles(struct azidt_provisioner *prov,
                      "such as Reader or a role definition id",
                      i, spec->roles[i].role);
             return rc;
+        }
+        /* Checked again here, with the resolved GUID: admission cannot
+         * judge a custom role name, and an object stored under an older
+         * policy, or admitted without this webhook, must not get a role
+         * the policy now forbids. The first violation goes to
+         * policy_err. */
+        if (!rc && azidt_role_policy_check_role(
+                       prov->policy, spec->roles[i].role, w->role_definition_id,
+                       reason, sizeof(reason)) != AZIDT_ROLE_ALLOWED) {
+            if (!policy_err[0])
+                snprintf(policy_err, policy_errlen,
+                         "spec.roleAssignments[%zu].role: %s", i, reason);
+            w->forbidden = true;
+        }
+        if (!rc && !azidt_role_policy_check_scope(prov->policy, w->scope,
+                                                  reason, sizeof(reason))) {
+            if (!policy_err[0])
+                snprintf(policy_err, policy_errlen,
+                         "spec.roleAssignments[%zu].scope: %s", i, reason);
+            w->forbidden = true;
         }
     }
     if (rc)
@@ -295,9 +327,64 @@ static azidt_err update_sp_tags(struct azidt_provisioner *prov,
     return rc;
 }
 
+/* True when app carries a uid tag that names another object than uid. */
+static bool foreign_uid(const cJSON *app, const char *uid)
+{
+    const cJSON *tag;
+    size_t len = strlen(AZIDT_TAG_UID_PREFIX);
+
+    cJSON_ArrayForEach(tag, cJSON_GetObjectItemCaseSensitive(app, "tags"))
+    {
+        if (cJSON_IsString(tag) &&
+            strncasecmp(tag->valuestring, AZIDT_TAG_UID_PREFIX, len) == 0)
+            return strcmp(tag->valuestring + len, uid ? uid : "") != 0;
+    }
+    return false;
+}
+
+/*
+ * At admission, read the application before the upsert. When it exists
+ * and its uid tag names another object, *adopted is set and out holds it
+ * unchanged: the request may be a CREATE of a live name that the
+ * apiserver is about to reject, so its uid must not replace the stored
+ * object's. The controller writes the tags of the object actually
+ * stored.
+ */
+static azidt_err find_foreign_app(struct azidt_provisioner *prov,
+                                  const struct azidt_identity_spec *spec,
+                                  int64_t deadline_ms,
+                                  struct azidt_azure_identity *out,
+                                  bool *adopted, char *err, size_t errlen)
+{
+    struct azidt_graph_app found = {0};
+    azidt_err rc = azidt_graph_app_get(
+        prov->client, AZIDT_GRAPH_KEY_UNIQUE_NAME, out->unique_name, 0,
+        deadline_ms, &found, err, errlen);
+
+    *adopted = false;
+    if (rc == AZIDT_ERR_NOT_FOUND)
+        return AZIDT_OK;
+    if (rc)
+        return rc;
+    if (foreign_uid(found.json, spec->uid)) {
+        *adopted = true;
+        snprintf(out->app_object_id, sizeof(out->app_object_id), "%s",
+                 found.id);
+        snprintf(out->client_id, sizeof(out->client_id), "%s", found.app_id);
+        out->app = found.json;
+        found.json = NULL;
+        AZIDT_LOG_WARN("application is tagged with another object's uid; "
+                       "its tags are left for the controller to set",
+                       "namespace", spec->namespace_, "name", spec->name,
+                       "application", out->app_object_id);
+    }
+    azidt_graph_app_clear(&found);
+    return AZIDT_OK;
+}
+
 static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
                                    const struct azidt_identity_spec *spec,
-                                   int64_t deadline_ms,
+                                   bool admission, int64_t deadline_ms,
                                    struct azidt_azure_identity *out, char *err,
                                    size_t errlen)
 {
@@ -306,6 +393,7 @@ static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
     struct azidt_graph_app app = {0};
     struct azidt_graph_sp sp = {0};
     bool sp_created = false;
+    bool adopted = false;
     azidt_err rc;
 
     rc = build_tags(prov, spec, tags);
@@ -316,16 +404,24 @@ static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
     for (int i = 0; i < APP_TAG_COUNT; i++)
         tag_ptrs[i] = tags[i];
 
-    rc = azidt_graph_app_upsert(
-        prov->client, out->unique_name, spec->display_name, tag_ptrs,
-        APP_TAG_COUNT, deadline_ms, &app, &out->app_created, err, errlen);
-    if (rc)
-        return rc;
-    snprintf(out->app_object_id, sizeof(out->app_object_id), "%s", app.id);
-    snprintf(out->client_id, sizeof(out->client_id), "%s", app.app_id);
-    out->app = app.json;
-    app.json = NULL;
-    azidt_graph_app_clear(&app);
+    if (admission) {
+        rc = find_foreign_app(prov, spec, deadline_ms, out, &adopted, err,
+                              errlen);
+        if (rc)
+            return rc;
+    }
+    if (!adopted) {
+        rc = azidt_graph_app_upsert(
+            prov->client, out->unique_name, spec->display_name, tag_ptrs,
+            APP_TAG_COUNT, deadline_ms, &app, &out->app_created, err, errlen);
+        if (rc)
+            return rc;
+        snprintf(out->app_object_id, sizeof(out->app_object_id), "%s", app.id);
+        snprintf(out->client_id, sizeof(out->client_id), "%s", app.app_id);
+        out->app = app.json;
+        app.json = NULL;
+        azidt_graph_app_clear(&app);
+    }
 
     /* An application that existed usually has its principal: read it
      * first rather than draw a 409 from every reconcile. */
@@ -337,7 +433,7 @@ static azidt_err ensure_app_and_sp(struct azidt_provisioner *prov,
         rc = azidt_graph_sp_create(
             prov->client, out->client_id, (const char *const *)spec->tags,
             spec->tag_count, deadline_ms, &sp, &sp_created, err, errlen);
-    if (!rc && !sp_created && !tags_match(sp.json, spec))
+    if (!rc && !sp_created && !adopted && !tags_match(sp.json, spec))
         rc = update_sp_tags(prov, &sp, spec, deadline_ms, err, errlen);
     if (rc) {
         azidt_graph_sp_clear(&sp);
@@ -366,20 +462,39 @@ static azidt_err assign_roles(struct azidt_provisioner *prov,
 
         /* Entry 0 is Reader on the node resource group; the others come
          * from spec.roleAssignments, so name the entry and the fix. */
-        if (rc == AZIDT_ERR_NOT_FOUND && i > 0) {
+        if (rc == AZIDT_ERR_NOT_FOUND && wanted[i].spec_index > 0) {
             char reason[1024];
 
             snprintf(reason, sizeof(reason), "%s", err);
             snprintf(err, errlen,
                      "spec.roleAssignments[%zu].scope: %s; check that the "
                      "scope exists in the subscription",
-                     i - 1, reason);
+                     wanted[i].spec_index - 1, reason);
         }
         if (rc)
             return rc;
         out->assignment_count++;
     }
     return AZIDT_OK;
+}
+
+/* Remove the forbidden entries from wanted, keeping the order. Returns the
+ * new count. */
+static size_t drop_forbidden(struct wanted_role *wanted, size_t count)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        if (wanted[i].forbidden)
+            continue;
+        if (kept != i) {
+            wanted[kept] = wanted[i];
+            if (wanted[i].scope == wanted[i].scope_buf)
+                wanted[kept].scope = wanted[kept].scope_buf;
+        }
+        kept++;
+    }
+    return kept;
 }
 
 azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
@@ -392,6 +507,7 @@ azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
     size_t wanted_count = spec->role_count + 1;
     struct wanted_role *wanted = calloc(wanted_count, sizeof(*wanted));
     bool *assignment_created = calloc(wanted_count, sizeof(bool));
+    char policy_err[1024] = "";
     azidt_err rc;
 
     memset(out, 0, sizeof(*out));
@@ -408,9 +524,21 @@ azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
     }
     rc = check_resource_group(prov, spec, deadline_ms, err, errlen);
     if (!rc)
-        rc = resolve_roles(prov, spec, deadline_ms, wanted, err, errlen);
+        rc = resolve_roles(prov, spec, deadline_ms, wanted, policy_err,
+                           sizeof(policy_err), err, errlen);
+    /* A forbidden role stops admission before anything is created. The
+     * controller goes on without it, so prune removes an assignment made
+     * under an older policy, and then reports the violation. */
+    if (!rc && policy_err[0] && !prune) {
+        rc = AZIDT_ERR_FORBIDDEN;
+        snprintf(err, errlen, "%s", policy_err);
+        goto out;
+    }
+    if (!rc && policy_err[0])
+        wanted_count = drop_forbidden(wanted, wanted_count);
     if (!rc)
-        rc = ensure_app_and_sp(prov, spec, deadline_ms, out, err, errlen);
+        rc = ensure_app_and_sp(prov, spec, !prune, deadline_ms, out, err,
+                               errlen);
     if (!rc)
         rc = assign_roles(prov, wanted, wanted_count, deadline_ms, out,
                           assignment_created, err, errlen);
@@ -418,8 +546,12 @@ azidt_err azidt_provision_ensure(struct azidt_provisioner *prov,
         rc = prune_assignments(prov, out->sp_object_id, wanted, wanted_count,
                                "no longer in the spec", deadline_ms, err,
                                errlen);
-    if (rc)
+    if (rc) {
         undo_created(prov, out, assignment_created, undo_deadline_ms);
+    } else if (policy_err[0]) {
+        rc = AZIDT_ERR_FORBIDDEN;
+        snprintf(err, errlen, "%s", policy_err);
+    }
 out:
     free(wanted);
     free(assignment_created);

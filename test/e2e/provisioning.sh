@@ -838,6 +838,178 @@ case_azure_down_denied() {
     expect_not_stored "$name"
 }
 
+# The default role policy denies Owner, and scopes outside the resource
+# groups of the subscription, at admission: nothing is written to Azure.
+case_forbidden_roles_denied() {
+    local name=e2e-owner sub mark
+    sub=$(azure AZURE_SUBSCRIPTION_ID)
+    mark=$(call_mark)
+    run kubectl apply -f "$(terminator "$name" <<EOF
+  appRegistration:
+    displayName: $name
+  azureIdentityName: $name
+  nodeResourceGroup: $node_group
+  podSelector: $name-pods
+  roleAssignments:
+  - role: Owner
+    scope: /subscriptions/$sub/resourceGroups/$node_group
+  - role: Reader
+    scope: /subscriptions/$sub
+  servicePrincipal:
+    clientSecretDuration: 720h
+EOF
+)"
+    expect_failure "Owner and a subscription scope are forbidden" &&
+        expect_output 'admission webhook "azureidentityterminators.validate.azidterminator.io" denied the request' &&
+        expect_output 'spec.roleAssignments[0].role: role "Owner" is denied by the role policy (--denied-roles)' &&
+        expect_output "spec.roleAssignments[1].scope: scope \"/subscriptions/$sub\" is outside" &&
+        expect_not_stored "$name" || return 1
+    run writes_since "$mark"
+    [[ -z "$last_out" ]] || fail "the denied create wrote to Azure"
+}
+
+# A CREATE of a name that exists reaches validating admission before the
+# apiserver answers AlreadyExists: it is denied without any Azure call,
+# and the live application keeps its uid tag.
+case_create_of_live_name_denied() {
+    local name=e2e-live uid live_uid review mark
+    run kubectl apply -f "$(terminator "$name" </dev/null)"
+    expect_success || return 1
+    wait_ready "$name" || return 1
+    live_uid=$(get azidt "$name" '{.metadata.uid}')
+    uid=$(cat /proc/sys/kernel/random/uuid)
+    review=$manifests/$name-review.json
+    review_for "$name" "$uid" >"$review"
+    mark=$(call_mark)
+    run post_review "$review"
+    expect_output "allowed=false" &&
+        expect_output "AzureIdentityTerminator $ns/$name already exists" ||
+        return 1
+    run writes_since "$mark"
+    [[ -z "$last_out" ]] || fail "the denied create wrote to Azure" ||
+        return 1
+    run emu GET /state
+    jq -e --arg tag "azidterminator.io:object=$ns/$name" \
+        --arg uid "azidterminator.io:uid=$live_uid" '
+        [.applications[] | select(.tags | index($tag))]
+        | length == 1 and (.[0].tags | index($uid) != null)' \
+        <<<"$last_out" >/dev/null ||
+        fail "the live application lost its uid tag $live_uid" || return 1
+    delete_terminator "$name"
+}
+
+cleanup_failed() {
+    [[ "$(get azidt "$1" '{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}')" == False/CleanupFailed ]]
+}
+
+# While Azure refuses the deletion, the object being deleted shows
+# Ready=False with reason CleanupFailed; once Azure recovers it goes.
+case_failed_cleanup_not_ready() {
+    local name=e2e-cleanup-fails
+    run kubectl apply -f "$(terminator "$name" </dev/null)"
+    expect_success || return 1
+    wait_ready "$name" || return 1
+    run emu PUT /faults '{"rules":[{"service":"graph","route":"DELETE *","kind":"status","status":500}]}'
+    expect_success || return 1
+    run kubectl delete azidt "$name" -n "$ns" --wait=false
+    expect_success || return 1
+    if ! wait_until 60 "$name to show Ready=False CleanupFailed" \
+        cleanup_failed "$name"; then
+        emu PUT /faults '{"rules":[]}' >/dev/null
+        run kubectl get azidt "$name" -n "$ns" -o yaml
+        fail "$name does not show the failed cleanup"
+        return 1
+    fi
+    run emu PUT /faults '{"rules":[]}'
+    expect_success || return 1
+    wait_gone azidt "$name"
+}
+
+# app_tags NAME: the tags of NAME's application in the emulator, one line.
+app_tags() {
+    emu GET /state | jq -r --arg tag "azidterminator.io:object=$ns/$1" '
+        [.applications[] | select(.tags | index($tag)) | .tags][0] | join(" ")'
+}
+
+uid_tag_is() {
+    [[ " $(app_tags "$1") " == *" azidterminator.io:uid=$2 "* ]]
+}
+
+# A second CREATE of a name with another uid, before any object is
+# stored, adopts the application without rewriting its uid tag: the
+# apiserver may still reject that CREATE. The controller then writes the
+# uid of the object actually stored.
+case_admission_keeps_other_uid_tag() {
+    local name=e2e-other-uid uid1 uid2 stored_uid
+    uid1=$(cat /proc/sys/kernel/random/uuid)
+    uid2=$(cat /proc/sys/kernel/random/uuid)
+    review_for "$name" "$uid1" >"$manifests/$name-1.json"
+    review_for "$name" "$uid2" >"$manifests/$name-2.json"
+    run post_review "$manifests/$name-1.json"
+    expect_output "allowed=true" || return 1
+    run post_review "$manifests/$name-2.json"
+    expect_output "allowed=true" || return 1
+    run app_tags "$name"
+    uid_tag_is "$name" "$uid1" ||
+        fail "the second CREATE rewrote the uid tag $uid1" || return 1
+
+    run kubectl apply -f "$(terminator "$name" </dev/null)"
+    expect_success || return 1
+    wait_ready "$name" || return 1
+    stored_uid=$(get azidt "$name" '{.metadata.uid}')
+    wait_until 30 "the uid tag $stored_uid" uid_tag_is "$name" "$stored_uid" ||
+        fail "the controller did not tag the stored uid" || return 1
+    delete_terminator "$name"
+}
+
+ready_reason_is() {
+    [[ "$(get azidt "$1" '{.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}')" == "$2" ]]
+}
+
+# An object admitted under an older policy: after the webhook restarts
+# with Contributor denied, the controller removes that assignment and
+# shows Ready=False with reason RoleNotAllowed.
+case_stored_object_checked_against_policy() {
+    local name=e2e-old-policy sub rc=0
+    sub=$(azure AZURE_SUBSCRIPTION_ID)
+    run kubectl apply -f "$(terminator "$name" <<EOF
+  appRegistration:
+    displayName: $name
+  azureIdentityName: $name
+  nodeResourceGroup: $node_group
+  podSelector: $name-pods
+  roleAssignments:
+  - role: Contributor
+    scope: /subscriptions/$sub/resourceGroups/$node_group
+  servicePrincipal:
+    clientSecretDuration: 720h
+EOF
+)"
+    expect_success || return 1
+    wait_ready "$name" || return 1
+    expect_azure "$name" "apps=1 sps=1 assignments=2 deleted=0" || return 1
+
+    stop_webhook
+    AZIDT_DENIED_ROLES="Owner,b24988ac-6180-42a0-ab88-20f7382dd24c" \
+        start_webhook && register_webhook ||
+        fail "the webhook did not start with the new policy" || return 1
+    wait_until 60 "$name to show Ready=False RoleNotAllowed" \
+        ready_reason_is "$name" False/RoleNotAllowed || rc=1
+    run get azidt "$name" '{.status.conditions[?(@.type=="Ready")].message}'
+    [[ $rc == 0 ]] && expect_output 'spec.roleAssignments[0].role: role "Contributor" is denied by the role policy (--denied-roles)' ||
+        rc=1
+    # The Contributor assignment made under the old policy is removed.
+    [[ $rc == 0 ]] && wait_azure 30 "$name" \
+        "apps=1 sps=1 assignments=1 deleted=0" || rc=1
+
+    stop_webhook
+    start_webhook && register_webhook ||
+        fail "the webhook did not start again" || return 1
+    [[ $rc == 0 ]] || fail "$name was not stopped by the new policy" ||
+        return 1
+    delete_terminator "$name"
+}
+
 all_cases=(
     example_becomes_ready
     secret_value_never_leaks
@@ -853,6 +1025,11 @@ all_cases=(
     selector_update_and_secret_repair
     foreign_secret_not_overwritten
     persistent_failure_backs_off
+    forbidden_roles_denied
+    create_of_live_name_denied
+    failed_cleanup_not_ready
+    admission_keeps_other_uid_tag
+    stored_object_checked_against_policy
     azure_down_denied
 )
 

@@ -480,6 +480,29 @@ case_webhook_down_fails_closed() {
     expect_success && expect_output "pod/e2e-system-pod-2 created"
 }
 
+# An AzureIdentityTerminator in another namespace may not take a
+# podSelector that the example's binding already uses: its own binding
+# would then let this namespace's pods share the selector. The denial
+# does not name the namespace that holds the binding.
+case_selector_bound_elsewhere_rejected() {
+    local other=e2e-other-namespace name=e2e-borrowed-selector file
+    wait_until 60 "a binding that selects azure-kv-pods" \
+        selector_is_bound azure-kv-pods ||
+        fail "no AzureIdentityBinding selects azure-kv-pods" || return 1
+    kubectl create namespace "$other" >/dev/null 2>&1
+    file=$(valid_spec_with 's/podSelector: .*/podSelector: azure-kv-pods/' |
+        terminator "$name")
+    sed -i "s/^  namespace: .*/  namespace: $other/" "$file"
+    run kubectl apply -f "$file"
+    expect_failure "azure-kv-pods is bound in $example_namespace" &&
+        expect_output 'admission webhook "azureidentityterminators.validate.azidterminator.io" denied the request' &&
+        expect_output 'spec.podSelector "azure-kv-pods" is already selected by an AzureIdentityBinding in another namespace' &&
+        expect_no_output "$example_namespace" || return 1
+    run kubectl get azidt "$name" -n "$other"
+    expect_failure "the rejected object must not be stored" &&
+        expect_output "NotFound"
+}
+
 all_cases=(
     crd_established
     explain_documents_every_field
@@ -501,6 +524,7 @@ all_cases=(
     missing_identity_pod_denied
     not_ready_identity_pod_denied
     other_namespace_binding_denied
+    selector_bound_elsewhere_rejected
     kube_system_pod_unaffected
     kube_system_pod_skips_webhook
     webhook_namespace_pod_skips_webhook

@@ -52,6 +52,24 @@ START_TEST(config_defaults)
     ck_assert_ptr_null(cfg.server.client_ca_file);
     ck_assert_ptr_null(cfg.server.client_cert_names);
     ck_assert(!cfg.show_help);
+    ck_assert_str_eq(cfg.policy.denied_roles, AZIDT_DEFAULT_DENIED_ROLES);
+    ck_assert_ptr_null(cfg.policy.allowed_roles);
+    ck_assert_ptr_null(cfg.policy.allowed_scope_prefixes);
+    azidt_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(config_policy_lists)
+{
+    struct azidt_config cfg;
+    char *argv[] = {"azidt-webhook", "--denied-roles=",    "--allowed-roles",
+                    "Reader",        "--orphan-grace=30s", NULL};
+    char err[512];
+
+    ck_assert_int_eq(parse(&cfg, NULL, argv, err, sizeof(err)), AZIDT_OK);
+    ck_assert_str_eq(cfg.policy.denied_roles, "");
+    ck_assert_str_eq(cfg.policy.allowed_roles, "Reader");
+    ck_assert_int_eq(cfg.identity.orphan_grace_ms, 30000);
     azidt_config_free(&cfg);
 }
 END_TEST
@@ -146,6 +164,8 @@ static const struct {
     {NULL, "--port", "missing value"},
     {NULL, "--not-ready-pods=allow", "deny or warn"},
     {"AZIDT_NOT_READY_PODS=Warn", NULL, "AZIDT_NOT_READY_PODS"},
+    {NULL, "--orphan-grace=10s", "from 30s to 24h"},
+    {"AZIDT_ORPHAN_GRACE=0s", NULL, "AZIDT_ORPHAN_GRACE"},
 };
 
 START_TEST(config_rejects_bad_value)
@@ -274,6 +294,7 @@ int main(void)
     int failed;
 
     tcase_add_test(tc, config_defaults);
+    tcase_add_test(tc, config_policy_lists);
     tcase_add_test(tc, config_env_sets_values);
     tcase_add_test(tc, config_flag_overrides_env);
     tcase_add_test(tc, config_help_flag);

@@ -2,8 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "azidt/clock.h"
 #include "azidt/constants.h"
 #include "azidt/handlers.h"
+#include "azidt/identity_cache.h"
+#include "azidt/provisioner.h"
+#include "azidt/role_policy.h"
 #include "testutil.h"
 
 #define EXAMPLE "manifests/examples/azure-kv-access-test.yaml"
@@ -387,6 +391,205 @@ START_TEST(pod_handlers_allow)
 }
 END_TEST
 
+/* --- checks from memory before Azure ------------------------------------ */
+
+static struct azidt_identity_cache *cache;
+static struct azidt_role_policy *policy;
+
+static void add_object(struct azidt_kube_cache *target, const char *ns,
+                       const char *name, const char *field, const char *value)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(obj, "metadata");
+
+    cJSON_AddStringToObject(meta, "namespace", ns);
+    cJSON_AddStringToObject(meta, "name", name);
+    cJSON_AddStringToObject(meta, "uid", "uid-live");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(obj, "spec"), field, value);
+    ck_assert_int_eq(azidt_kube_cache_apply(target, AZIDT_KUBE_ADDED, obj),
+                     AZIDT_OK);
+    cJSON_Delete(obj);
+}
+
+/* A synced cache holding my-namespace/live and a binding of selector
+ * team-b-pods in team-b; the default role policy, scopes limited to the
+ * resource groups of subscription sub-1. */
+static void setup_memory(void)
+{
+    cJSON *empty = cJSON_CreateArray();
+    char err[256];
+
+    azidt_handler_ctx_init(&ctx);
+    ck_assert_int_eq(azidt_identity_cache_new(&cache), AZIDT_OK);
+    ck_assert_int_eq(azidt_kube_cache_replace(
+                         azidt_identity_cache_terminators(cache), empty),
+                     AZIDT_OK);
+    ck_assert_int_eq(
+        azidt_kube_cache_replace(azidt_identity_cache_bindings(cache), empty),
+        AZIDT_OK);
+    cJSON_Delete(empty);
+    add_object(azidt_identity_cache_terminators(cache), "my-namespace", "live",
+               "podSelector", "live-pods");
+    add_object(azidt_identity_cache_bindings(cache), "other-team", "b",
+               "selector", "team-b-pods");
+    add_object(azidt_identity_cache_bindings(cache), "my-namespace", "mine",
+               "selector", "shared-pods");
+    add_object(azidt_identity_cache_bindings(cache), "other-team", "shared",
+               "selector", "shared-pods");
+    ck_assert_int_eq(azidt_role_policy_new(
+                         AZIDT_DEFAULT_DENIED_ROLES, NULL,
+                         "/subscriptions/00000000-0000-0000-0000-000000000001/"
+                         "resourceGroups/",
+                         &policy, err, sizeof(err)),
+                     AZIDT_OK);
+    ctx.identities = cache;
+    ctx.role_policy = policy;
+}
+
+static void teardown_memory(void)
+{
+    azidt_identity_cache_free(cache);
+    azidt_role_policy_free(policy);
+    cache = NULL;
+    policy = NULL;
+}
+
+static const struct {
+    const char *operation;
+    const char *name;
+    const char *path;  /* set in the new object; NULL: none */
+    const char *value; /* JSON */
+    int code;          /* 0: allowed */
+    const char *message;
+} memory_cases[] = {
+    {"CREATE", NULL, NULL, NULL, 0, NULL},
+    {"CREATE", "live", NULL, NULL, 409, "my-namespace/live already exists"},
+    {"CREATE", NULL, "spec.roleAssignments",
+     "[{\"role\":\"Owner\",\"scope\":\"/subscriptions/"
+     "00000000-0000-0000-0000-000000000001\"}]",
+     403,
+     "spec.roleAssignments[0].role: role \"Owner\" is denied by the role "
+     "policy (--denied-roles); spec.roleAssignments[0].scope: scope "
+     "\"/subscriptions/00000000-0000-0000-0000-000000000001\" is outside"},
+    {"CREATE", NULL, "spec.roleAssignments",
+     "[{\"role\":\"Reader\",\"scope\":\"/subscriptions/"
+     "00000000-0000-0000-0000-000000000001/"
+     "resourceGroups/rg\"},{\"role\":\"18d7d88d-d35e-4fb5-a5c3-"
+     "7773c20a72d9\",\"scope\":\"/subscriptions/"
+     "00000000-0000-0000-0000-000000000001/resourceGroups/"
+     "rg\"}]",
+     403, "spec.roleAssignments[1].role: role \"18d7d88d"},
+    {"UPDATE", NULL, "spec.roleAssignments",
+     "[{\"role\":\"User Access Administrator\",\"scope\":"
+     "\"/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/"
+     "rg\"}]",
+     403, "--denied-roles"},
+    {"CREATE", NULL, "spec.podSelector", "\"team-b-pods\"", 409,
+     "already selected by an AzureIdentityBinding in another namespace"},
+    {"CREATE", NULL, "spec.podSelector", "\"shared-pods\"", 409,
+     "in another namespace"},
+    {"UPDATE", NULL, "spec.podSelector", "\"team-b-pods\"", 409,
+     "in another namespace"},
+};
+
+START_TEST(validate_checks_memory)
+{
+    cJSON *object = example();
+    cJSON *old = NULL;
+    struct azidt_admission_request *req;
+    struct azidt_admission_response resp = {0};
+    bool update = strcmp(memory_cases[_i].operation, "UPDATE") == 0;
+
+    if (memory_cases[_i].name)
+        test_set_path(object, "metadata.name",
+                      cJSON_CreateString(memory_cases[_i].name));
+    if (update)
+        old = cJSON_Duplicate(object, true);
+    if (memory_cases[_i].path)
+        test_set_path(object, memory_cases[_i].path,
+                      cJSON_Parse(memory_cases[_i].value));
+    req = make_request(memory_cases[_i].operation, object, old, false, NULL);
+    azidt_handle_azidt_validate(&ctx, req, &resp);
+    if (memory_cases[_i].code == 0) {
+        ck_assert_msg(resp.allowed, "denied: %s", resp.message);
+    } else {
+        ck_assert(!resp.allowed);
+        ck_assert_int_eq(resp.code, memory_cases[_i].code);
+        ck_assert_msg(strstr(resp.message, memory_cases[_i].message),
+                      "message: %s", resp.message);
+        ck_assert_ptr_null(strstr(resp.message, "other-team"));
+    }
+    azidt_admission_response_clear(&resp);
+    azidt_admission_request_free(req);
+}
+END_TEST
+
+/* An UPDATE that keeps a podSelector bound elsewhere is not re-judged. */
+START_TEST(validate_keeps_unchanged_selector)
+{
+    cJSON *object = example();
+    cJSON *old;
+    struct azidt_admission_request *req;
+    struct azidt_admission_response resp = {0};
+
+    test_set_path(object, "spec.podSelector",
+                  cJSON_CreateString("team-b-pods"));
+    old = cJSON_Duplicate(object, true);
+    test_set_path(object, "spec.servicePrincipal.tags",
+                  cJSON_Parse("[\"team=a\"]"));
+    req = make_request("UPDATE", object, old, false, NULL);
+    azidt_handle_azidt_validate(&ctx, req, &resp);
+    ck_assert_msg(resp.allowed, "denied: %s", resp.message);
+    azidt_admission_response_clear(&resp);
+    azidt_admission_request_free(req);
+}
+END_TEST
+
+START_TEST(validate_waits_for_cache)
+{
+    struct azidt_identity_cache *fresh;
+    struct azidt_admission_request *req =
+        make_request("CREATE", example(), NULL, false, NULL);
+    struct azidt_admission_response resp = {0};
+
+    ck_assert_int_eq(azidt_identity_cache_new(&fresh), AZIDT_OK);
+    ctx.identities = fresh;
+    azidt_handle_azidt_validate(&ctx, req, &resp);
+    ck_assert(!resp.allowed);
+    ck_assert_int_eq(resp.code, 503);
+    azidt_admission_response_clear(&resp);
+    azidt_admission_request_free(req);
+    azidt_identity_cache_free(fresh);
+}
+END_TEST
+
+/* A CREATE whose working deadline (deadline minus the undo reserve)
+ * passed while it waited is denied with 504 before any Azure call: the
+ * provisioner's client is never touched. */
+START_TEST(validate_late_job_gets_504)
+{
+    static int not_a_client;
+    struct azidt_provisioner *prov = NULL;
+    struct azidt_admission_request *req =
+        make_request("CREATE", example(), NULL, false, NULL);
+    struct azidt_admission_response resp = {0};
+
+    ck_assert_int_eq(azidt_provisioner_new(
+                         (struct azidt_azure_client *)(void *)&not_a_client,
+                         "cluster-1", &prov),
+                     AZIDT_OK);
+    ctx.provisioner = prov;
+    ctx.undo_reserve_ms = 4000;
+    req->deadline_ms = azidt_clock_now_ms() + 1000;
+    azidt_handle_azidt_validate(&ctx, req, &resp);
+    ck_assert(!resp.allowed);
+    ck_assert_int_eq(resp.code, 504);
+    azidt_admission_response_clear(&resp);
+    azidt_admission_request_free(req);
+    azidt_provisioner_free(prov);
+}
+END_TEST
+
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 int main(void)
@@ -394,6 +597,7 @@ int main(void)
     Suite *suite = suite_create("handlers");
     TCase *mutate = tcase_create("mutate");
     TCase *validate = tcase_create("validate");
+    TCase *memory = tcase_create("memory");
     SRunner *runner;
     int failed;
 
@@ -419,6 +623,13 @@ int main(void)
     tcase_add_loop_test(validate, validate_needs_worker, 0, COUNT(workers));
     tcase_add_test(validate, pod_handlers_allow);
     suite_add_tcase(suite, validate);
+
+    tcase_add_checked_fixture(memory, setup_memory, teardown_memory);
+    tcase_add_loop_test(memory, validate_checks_memory, 0, COUNT(memory_cases));
+    tcase_add_test(memory, validate_keeps_unchanged_selector);
+    tcase_add_test(memory, validate_waits_for_cache);
+    tcase_add_test(memory, validate_late_job_gets_504);
+    suite_add_tcase(suite, memory);
 
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

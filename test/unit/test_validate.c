@@ -328,6 +328,10 @@ static const struct {
      "spec.servicePrincipal.tags[0]: Invalid value: "
      "\"azidterminator.io:managed\"",
      "is reserved"},
+    {"spec.servicePrincipal.tags", "[\"AzIdTerminator.IO:uid=x\"]", 1,
+     "spec.servicePrincipal.tags[0]: Invalid value: "
+     "\"AzIdTerminator.IO:uid=x\"",
+     "is reserved"},
     {"spec.servicePrincipal.tags", "@tags:65", 1,
      "spec.servicePrincipal.tags: Too many: 65", "at most 64 entries"},
     /* unknown fields */
