@@ -15,7 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-/* Annotations on the Secret: the Azure keyId of the password it holds and
+/* Annotations on the Secret: the Azure keyId of the password it contains and
  * the password's expiry (RFC 3339). Neither is secret. */
 #define AZIDT_SECRET_KEY_ID_ANNOTATION "azidterminator.io/key-id"
 #define AZIDT_SECRET_EXPIRY_ANNOTATION "azidterminator.io/expires-at"

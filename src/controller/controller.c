@@ -119,7 +119,7 @@ static struct queue_entry *next_due(struct azidt_controller *ctrl)
     return NULL;
 }
 
-/* Longest wait between reconciles of an object that keeps failing. */
+/* Maximum wait between reconciles of an object that keeps failing. */
 #define FAILURE_BACKOFF_MAX_MS (5 * 60 * 1000)
 
 /* Delay before the next reconcile: the one the reconcile asked for, or,

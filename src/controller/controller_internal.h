@@ -24,7 +24,7 @@ extern const struct azidt_kube_resource azidt_res_bindings;
 struct queue_entry {
     char *key; /* "namespace/name" */
     int64_t due_ms;
-    bool running; /* a worker holds this key */
+    bool running; /* a worker is reconciling this key */
     bool dirty;   /* enqueued again while running */
     int64_t dirty_due_ms;
     unsigned failures; /* reconciles failed in a row, for the backoff */
@@ -54,7 +54,8 @@ struct azidt_controller {
     bool sweeper_started;
 };
 
-/* What one reconcile decided: when to look at the object again. */
+/* Outcome of one reconcile: when to look at the object again, and
+ * whether it failed. */
 struct reconcile_result {
     int64_t requeue_after_ms; /* 0 means the resync interval */
     bool failed;              /* a step failed, for the metrics */
