@@ -39,7 +39,7 @@ struct azidt_admission_request {
     bool dry_run;
     const cJSON *object;     /* request.object or NULL (DELETE) */
     const cJSON *old_object; /* request.oldObject or NULL (CREATE) */
-    int64_t deadline_ms;     /* monotonic deadline for the answer */
+    int64_t deadline_ms;     /* monotonic deadline for the response */
 };
 
 struct azidt_admission_response {
@@ -53,7 +53,7 @@ struct azidt_admission_response {
 };
 
 /*
- * Parse an AdmissionReview body. On success *out holds a new request that
+ * Parse an AdmissionReview body. On success *out is a new request that
  * the caller frees with azidt_admission_request_free(). On failure returns
  * AZIDT_ERR_INVALID (or AZIDT_ERR_NOMEM) and writes a one-line reason that
  * names the bad field into err (errlen bytes, always NUL-terminated).
@@ -64,7 +64,7 @@ azidt_err azidt_admission_parse(const char *body, size_t len,
 
 void azidt_admission_request_free(struct azidt_admission_request *req);
 
-/* Fill resp as an allowed answer with no patch. */
+/* Fill resp as an allowed response with no patch. */
 void azidt_admission_allow(struct azidt_admission_response *resp);
 
 /* Fill resp as a denial with code and a printf-style message. */
@@ -81,7 +81,7 @@ azidt_err azidt_admission_warn(struct azidt_admission_response *resp,
 void azidt_admission_response_clear(struct azidt_admission_response *resp);
 
 /*
- * Serialise resp as an AdmissionReview v1 answer to the request with uid.
+ * Serialise resp as an AdmissionReview v1 response to the request with uid.
  * The patch, if any, is sent base64-encoded with patchType JSONPatch.
  * Returns a malloc'd NUL-terminated string, or NULL when out of memory.
  */

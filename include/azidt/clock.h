@@ -26,8 +26,11 @@ int64_t azidt_deadline_remaining(int64_t deadline_ms);
 
 bool azidt_deadline_passed(int64_t deadline_ms);
 
-/* Return the CLOCK_MONOTONIC time ms from now, for pthread_cond_timedwait
- * on a condition variable created with that clock. */
+/* Return the time on clock that lies ms from now, for
+ * pthread_cond_timedwait on a condition variable that uses that clock. */
+struct timespec azidt_clock_timespec_in(clockid_t clock, int64_t ms);
+
+/* azidt_clock_timespec_in() on CLOCK_MONOTONIC. */
 struct timespec azidt_clock_monotonic_in(int64_t ms);
 
 #endif

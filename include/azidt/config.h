@@ -66,7 +66,7 @@ struct azidt_identity_config {
     char *leader_namespace; /* namespace of the leader Lease */
 };
 
-/* What pod admission does with a pod whose azidterminator.io/identity
+/* Pod admission's handling of a pod whose azidterminator.io/identity
  * label names an AzureIdentityTerminator that is not Ready. */
 enum azidt_not_ready_pods {
     AZIDT_NOT_READY_PODS_DENY, /* deny the pod with the Ready reason */

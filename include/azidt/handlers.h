@@ -95,7 +95,7 @@ bool azidt_azidt_validate_needs_worker(
  * AZIDT_NOT_READY_PODS_WARN (then admitted with a warning). Denied with
  * 503 until the identity cache has synced. A pod that already carries the
  * right value gets no patch, so a replayed request changes nothing.
- * Answers from the identity cache only: no network, no waiting.
+ * Reads the identity cache only: no network, no waiting.
  */
 void azidt_handle_pod_mutate(void *ctx,
                              const struct azidt_admission_request *req,

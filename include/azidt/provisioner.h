@@ -24,7 +24,7 @@
 #include "azidt/identity_spec.h"
 #include "azidt/naming.h"
 
-/* What exists in Azure for one AzureIdentityTerminator. */
+/* The Azure objects of one AzureIdentityTerminator. */
 struct azidt_azure_identity {
     char unique_name[AZIDT_UNIQUE_NAME_SIZE];
     char app_object_id[AZIDT_GRAPH_ID_MAX];

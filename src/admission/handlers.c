@@ -187,7 +187,7 @@ static bool cache_not_synced(const struct azidt_handler_ctx *hctx,
     return true;
 }
 
-/* Deny a CREATE of an object that exists already. The apiserver answers
+/* Deny a CREATE of an object that exists already. The apiserver returns
  * AlreadyExists only after validating admission, so without this check a
  * CREATE of a live name would reach Azure and change the live object's
  * application. Returns true when it denied. */
@@ -249,7 +249,7 @@ static bool selector_bound_elsewhere(const struct azidt_handler_ctx *hctx,
     return true;
 }
 
-/* Deny when spec.roleAssignments asks for a role or scope the role policy
+/* Deny when spec.roleAssignments requests a role or scope the role policy
  * forbids, naming every offending field. Only built-in role names and
  * GUIDs can be judged here: a custom role name is compared after the
  * provisioner resolves it. Returns true when it denied. */
@@ -372,8 +372,8 @@ static void provision_identity(const struct azidt_handler_ctx *hctx,
         AZIDT_LOG_WARN("denied: Azure provisioning failed", "uid", req->uid,
                        "namespace", req->namespace_, "name", req->name,
                        "elapsed_ms", elapsed, "error", err);
-        /* The Azure client already says when retrying may help; say it
-         * once. */
+        /* The Azure client's message already states whether retrying
+         * may help, so it is not repeated. */
         azidt_admission_deny(
             resp, code, "AzureIdentityTerminator %s/%s was not created: %s%s",
             req->namespace_, req->name, err,
@@ -422,7 +422,7 @@ void azidt_handle_azidt_validate(void *ctx,
     if (result.count == 0) {
         bool create = req->operation == AZIDT_OP_CREATE;
 
-        /* All of these answer from memory, before any Azure call. */
+        /* All of these read memory only, before any Azure call. */
         if (cache_not_synced(hctx, req, resp) ||
             (create && object_exists(hctx, req, resp)) ||
             roles_forbidden(hctx, req, resp) ||

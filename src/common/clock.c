@@ -39,9 +39,14 @@ bool azidt_deadline_passed(int64_t deadline_ms)
 
 struct timespec azidt_clock_monotonic_in(int64_t ms)
 {
+    return azidt_clock_timespec_in(CLOCK_MONOTONIC, ms);
+}
+
+struct timespec azidt_clock_timespec_in(clockid_t clock, int64_t ms)
+{
     struct timespec at;
 
-    clock_gettime(CLOCK_MONOTONIC, &at);
+    clock_gettime(clock, &at);
     at.tv_sec += ms / 1000;
     at.tv_nsec += (ms % 1000) * 1000000L;
     if (at.tv_nsec >= 1000000000L) {

@@ -82,8 +82,8 @@ static azidt_err start_kube(const struct azidt_identity_config *cfg,
     return rc;
 }
 
-/* Every replica answers pods, so every replica keeps the identity cache,
- * not only the one that runs the controller's writes. */
+/* Every replica serves pod admission, so every replica keeps the identity
+ * cache, not only the one that runs the controller's writes. */
 static azidt_err start_identity_cache(struct azidt_identity_service *svc,
                                       char *err, size_t errlen)
 {

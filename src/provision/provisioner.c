@@ -344,7 +344,7 @@ static bool foreign_uid(const cJSON *app, const char *uid)
 
 /*
  * At admission, read the application before the upsert. When it exists
- * and its uid tag names another object, *adopted is set and out holds it
+ * and its uid tag names another object, *adopted is set and out contains it
  * unchanged: the request may be a CREATE of a live name that the
  * apiserver is about to reject, so its uid must not replace the stored
  * object's. The controller writes the tags of the object actually

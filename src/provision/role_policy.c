@@ -10,7 +10,7 @@
 #include "azidt/uuid.h"
 
 /* A role as a list or a spec names it: its GUID, its name, or both when
- * the built-in table knows it. */
+ * the built-in table contains it. */
 struct role_ref {
     char guid[40];
     char name[160];
@@ -34,7 +34,7 @@ struct azidt_role_policy {
 
 /* Built-in roles that can grant access or own resources, the default of
  * --denied-roles, with their GUIDs (the same in every tenant; Azure
- * built-in roles reference). The ARM client's table holds the roles it
+ * built-in roles reference). The ARM client's table contains the roles it
  * resolves without a call. */
 static const struct {
     const char *name;
@@ -260,7 +260,7 @@ azidt_role_policy_check_role(const struct azidt_role_policy *policy,
     if (policy->allowed.count == 0 || list_has(&policy->allowed, &ref))
         return AZIDT_ROLE_ALLOWED;
     /* A custom role name at admission: the list may name it by GUID,
-     * which only the provisioner knows. */
+     * which only the provisioner resolves. */
     if (!resolved_id && !(ref.guid[0] && ref.name[0]))
         return AZIDT_ROLE_UNDECIDED;
     snprintf(why, whylen,

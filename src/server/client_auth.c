@@ -10,6 +10,7 @@
 
 #include <gnutls/x509.h>
 
+#include "azidt/clock.h"
 #include "azidt/log.h"
 #include "azidt/tls_store.h"
 
@@ -210,15 +211,9 @@ static void *watch_main(void *data)
 
     pthread_mutex_lock(&auth->lock);
     while (!auth->stopping) {
-        struct timespec until;
+        struct timespec until =
+            azidt_clock_timespec_in(CLOCK_REALTIME, auth->interval_ms);
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += auth->interval_ms / 1000;
-        until.tv_nsec += (auth->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
         pthread_cond_timedwait(&auth->wake, &auth->lock, &until);
         if (auth->stopping)
             break;

@@ -33,14 +33,6 @@ struct exchange {
     char *reply; /* serialised AdmissionReview response */
 };
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static const char *operation_name(enum azidt_operation op)
 {
     switch (op) {
@@ -56,10 +48,15 @@ static const char *operation_name(enum azidt_operation op)
     return "UNKNOWN";
 }
 
-static void format_latency(const struct exchange *ex, char *buf, size_t len)
+/* Microseconds since the request arrived, read once per decision and
+ * shared by its log line and its metrics. */
+static int64_t elapsed_us(const struct exchange *ex)
 {
-    int64_t us = now_us() - ex->arrival_us;
+    return azidt_metrics_now_us() - ex->arrival_us;
+}
 
+static void format_latency(int64_t us, char *buf, size_t len)
+{
     snprintf(buf, len, "%lld.%03lld", (long long)(us / 1000),
              (long long)(us % 1000));
 }
@@ -67,11 +64,11 @@ static void format_latency(const struct exchange *ex, char *buf, size_t len)
 /* Count the request in the admission metrics. Requests for paths that
  * are not routes (404, probes) are not admission requests. */
 static void record_admission(const struct exchange *ex,
-                             enum azidt_metrics_decision decision)
+                             enum azidt_metrics_decision decision, int64_t us)
 {
     if (ex->route)
         azidt_metrics_admission(azidt_metrics_route_of(ex->route->path),
-                                decision, now_us() - ex->arrival_us);
+                                decision, us);
 }
 
 /* Queue a plain-text response. body is copied. */
@@ -111,31 +108,33 @@ static enum MHD_Result reject(struct exchange *ex, unsigned status,
     char latency[32];
     va_list ap;
     size_t len;
+    int64_t us;
 
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message) - 1, fmt, ap);
     va_end(ap);
     snprintf(code, sizeof(code), "%u", status);
-    format_latency(ex, latency, sizeof(latency));
+    us = elapsed_us(ex);
+    format_latency(us, latency, sizeof(latency));
     AZIDT_LOG_WARN("rejected HTTP request", "path", ex->path, "status", code,
                    "error", message, "uid", ex->req ? ex->req->uid : NULL,
                    "latency_ms", latency);
     len = strlen(message);
     message[len] = '\n';
     message[len + 1] = '\0';
-    record_admission(ex, AZIDT_METRICS_ERROR);
+    record_admission(ex, AZIDT_METRICS_ERROR, us);
     return queue_text(ex, status, message, allow);
 }
 
 /* Write the one log line per admission decision. */
-static void log_decision(const struct exchange *ex)
+static void log_decision(const struct exchange *ex, int64_t us)
 {
     const struct azidt_admission_request *req = ex->req;
     char code[16];
     char latency[32];
 
     snprintf(code, sizeof(code), "%d", ex->resp.allowed ? 200 : ex->resp.code);
-    format_latency(ex, latency, sizeof(latency));
+    format_latency(us, latency, sizeof(latency));
     AZIDT_LOG_INFO("admission review", "uid", req->uid, "path", ex->route->path,
                    "kind", req->kind, "namespace", req->namespace_, "name",
                    req->name, "operation", operation_name(req->operation),
@@ -155,6 +154,7 @@ static enum MHD_Result send_review(struct exchange *ex)
 {
     struct MHD_Response *response;
     enum MHD_Result ret;
+    int64_t us;
 
     if (!ex->reply)
         return reject(ex, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
@@ -169,9 +169,10 @@ static enum MHD_Result send_review(struct exchange *ex)
                             "application/json");
     ret = MHD_queue_response(ex->connection, MHD_HTTP_OK, response);
     MHD_destroy_response(response);
-    log_decision(ex);
+    us = elapsed_us(ex);
+    log_decision(ex, us);
     record_admission(
-        ex, azidt_metrics_decision_of(ex->resp.allowed, ex->resp.code));
+        ex, azidt_metrics_decision_of(ex->resp.allowed, ex->resp.code), us);
     return ret;
 }
 
@@ -449,7 +450,7 @@ enum MHD_Result azidt_exchange_handle(void *cls,
         ex->server = cls;
         ex->connection = connection;
         ex->path = url;
-        ex->arrival_us = now_us();
+        ex->arrival_us = azidt_metrics_now_us();
         *con_cls = ex;
         azidt_exchange_started(ex->server);
         return begin(ex, url, method);

@@ -306,7 +306,7 @@ static void notify_connection(void *cls, struct MHD_Connection *connection,
 }
 
 /* The serving certificate callback. With client authentication on, it
- * also asks the client for a certificate: GnuTLS sends the request after
+ * also requests a client certificate. GnuTLS sends the request after
  * it has chosen the server's certificate. No CA names are sent, and an
  * absent or unknown certificate does not fail the handshake; the request
  * handler decides (see client_auth.h). */

@@ -394,15 +394,9 @@ static void *watch_main(void *data)
 
     pthread_mutex_lock(&store->lock);
     while (!store->stopping) {
-        struct timespec until;
+        struct timespec until =
+            azidt_clock_timespec_in(CLOCK_REALTIME, store->interval_ms);
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += store->interval_ms / 1000;
-        until.tv_nsec += (store->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
         pthread_cond_timedwait(&store->wake, &store->lock, &until);
         if (store->stopping)
             break;

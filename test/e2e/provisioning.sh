@@ -869,7 +869,7 @@ EOF
 }
 
 # A CREATE of a name that exists reaches validating admission before the
-# apiserver answers AlreadyExists: it is denied without any Azure call,
+# apiserver returns AlreadyExists: it is denied without any Azure call,
 # and the live application keeps its uid tag.
 case_create_of_live_name_denied() {
     local name=e2e-live uid live_uid review mark

@@ -158,7 +158,7 @@ case_bad_pod_selector_rejected() {
     expect_webhook_denial e2e-bad-pod-selector spec.podSelector
 }
 
-# The CRD keeps unknown fields under spec, so the webhook sees a misspelt
+# The CRD keeps unknown fields under spec, so the webhook receives a misspelt
 # field and rejects it by name instead of the apiserver dropping it.
 case_unknown_field_rejected() {
     local file
@@ -320,7 +320,7 @@ EOF
         fail "the identity did not report Ready False, IdentityConflict"
         return 1
     fi
-    # The webhook's cache sees the new reason a moment after kubectl does.
+    # The webhook's cache receives the new reason a moment after kubectl does.
     deadline=$((SECONDS + 15))
     while :; do
         run_pod "$example_namespace" e2e-not-ready-pod \
@@ -483,7 +483,7 @@ case_webhook_down_fails_closed() {
 # An AzureIdentityTerminator in another namespace may not take a
 # podSelector that the example's binding already uses: its own binding
 # would then let this namespace's pods share the selector. The denial
-# does not name the namespace that holds the binding.
+# does not name the namespace that contains the binding.
 case_selector_bound_elsewhere_rejected() {
     local other=e2e-other-namespace name=e2e-borrowed-selector file
     wait_until 60 "a binding that selects azure-kv-pods" \
